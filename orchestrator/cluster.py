@@ -1,0 +1,56 @@
+"""Connecting to Ray: an embedded local cluster by default, RAY_ADDRESS / --address else."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+from trainables.errors import ConfigError
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start or join a Ray cluster once per process.
+
+    With no address (and no ``RAY_ADDRESS``) a local cluster is started inside this
+    process, bound to 127.0.0.1 with the dashboard off. An already initialised Ray
+    (tests share one cluster per session) is reused as it is.
+    """
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        return
+    ray.init(
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+        _node_ip_address="127.0.0.1",
+    )
+
+
+def is_multi_node() -> bool:
+    """True when the connected cluster has more than one alive node."""
+    return sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+
+
+def require_shared_tracking(uri: str) -> None:
+    """Refuse a node-local MLflow store on a multi-node cluster.
+
+    Trials on other nodes would write to their own local file, and the results would
+    silently scatter across machines.
+    """
+    local = uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
+    if local and is_multi_node():
+        raise ConfigError(
+            f"tracking URI {uri!r} is node-local but the Ray cluster has several nodes; "
+            "start an MLflow server and set MLFLOW_TRACKING_URI=http://HOST:PORT"
+        )
+
+
+def cluster_resources() -> dict[str, float]:
+    """CPU/GPU totals of the connected cluster."""
+    return {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
