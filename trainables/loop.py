@@ -1,0 +1,268 @@
+"""The shared epoch loop: optimiser, schedule, mixed precision, clipping, early
+stopping, checkpoint and resume.
+
+Families supply two functions, ``train_step(model, batch, epoch) -> loss`` and
+``evaluate(model) -> metrics``; everything else about training lives here once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from trainables.config import TrainConfig
+from trainables.context import TrainContext, unwrap
+
+STATE_FILE = "state.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial stops with this as its status."""
+
+
+@dataclass
+class LoopResult:
+    """What a finished loop hands back: the best weights loaded into ``model``."""
+
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_metric: float = math.nan
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """Adam, AdamW, RMSprop or SGD with the config's lr and weight decay."""
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=0.9)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class StepSchedule:
+    """A per-batch learning-rate schedule behind one ``step()`` call.
+
+    OneCycle and warm-up + cosine are stepped every batch; warm restarts take the
+    fractional epoch, as CosineAnnealingWarmRestarts documents.
+    """
+
+    def __init__(self, cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> None:
+        self.kind = cfg.scheduler
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.step_count = 0
+        total = cfg.epochs * self.steps_per_epoch
+        self.scheduler: Any = None
+        if self.kind == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=cfg.lr, total_steps=total, pct_start=cfg.pct_start
+            )
+        elif self.kind == "cosine":
+            warmup = cfg.warmup_epochs * self.steps_per_epoch
+            eta_ratio = cfg.eta_min / cfg.lr
+
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                progress = (step - warmup) / max(1, total - warmup)
+                return eta_ratio + (1 - eta_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        elif self.kind == "cosine_restarts":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+                optimizer, T_0=cfg.t0, T_mult=cfg.t_mult, eta_min=cfg.eta_min
+            )
+
+    def step(self) -> None:
+        self.step_count += 1
+        if self.scheduler is None:
+            return
+        if self.kind == "cosine_restarts":
+            self.scheduler.step(self.step_count / self.steps_per_epoch)
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        inner = self.scheduler.state_dict() if self.scheduler is not None else {}
+        return {"step_count": self.step_count, "inner": inner}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+        if self.scheduler is not None and state["inner"]:
+            self.scheduler.load_state_dict(state["inner"])
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return torch.autocast(device_type=device.type, enabled=False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
+
+
+def ddp_weight_spread(model: nn.Module) -> float:
+    """Largest absolute difference of any weight between ranks (0 when in sync)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return 0.0
+    flat = torch.cat([p.detach().float().reshape(-1) for p in unwrap(model).parameters()])
+    lowest, highest = flat.clone(), flat.clone()
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    return float((highest - lowest).abs().max())
+
+
+def _improved(value: float, best: float, mode: str) -> bool:
+    if math.isnan(value):
+        return False
+    if math.isnan(best):
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def run_loop(
+    model: nn.Module,
+    train_loader: DataLoader,
+    cfg: TrainConfig,
+    ctx: TrainContext,
+    train_step: Callable[[nn.Module, Any, int], torch.Tensor],
+    evaluate: Callable[[nn.Module], dict[str, float]],
+    monitor: str = "val_loss",
+    mode: str = "min",
+    optimizer: torch.optim.Optimizer | None = None,
+) -> LoopResult:
+    """Train ``model`` for ``cfg.epochs`` epochs and return it with its best weights.
+
+    Every epoch is reported through ``ctx`` with its metrics and, every
+    ``cfg.checkpoint_every`` epochs, a checkpoint; ``ctx.restore()`` resumes from one.
+    """
+    started = time.perf_counter()
+    model = ctx.prepare_model(model)
+    loader = ctx.prepare_loader(train_loader)
+    optimizer = optimizer or make_optimizer(cfg, model.parameters())
+    steps = len(loader) if cfg.max_train_batches == 0 else min(len(loader), cfg.max_train_batches)
+    schedule = StepSchedule(cfg, optimizer, steps)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16" and ctx.device.type == "cuda")
+
+    history: list[dict[str, float]] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    best_metric, best_epoch, bad_epochs, start_epoch = math.nan, 0, 0, 0
+    resume_dir = ctx.restore()
+    if resume_dir:
+        state = torch.load(Path(resume_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+        unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        best_state, best_metric = state["best_state"], float(state["best_metric"])
+        best_epoch, bad_epochs = int(state["best_epoch"]), int(state["bad_epochs"])
+        history, start_epoch = list(state["history"]), int(state["epoch"]) + 1
+
+    stopped_early = False
+    for epoch in range(start_epoch, cfg.epochs):
+        epoch_start = time.perf_counter()
+        sampler = getattr(loader, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        model.train()
+        total = torch.zeros((), device=ctx.device)
+        seen = 0
+        for batch_index, batch in enumerate(loader):
+            if cfg.max_train_batches and batch_index >= cfg.max_train_batches:
+                break
+            with _autocast(ctx.device, cfg.precision):
+                loss = train_step(model, batch, epoch)
+            if not torch.isfinite(loss.detach()):
+                raise TrainingDiverged(
+                    f"training loss became {float(loss):.4g} at epoch {epoch + 1}, batch {batch_index + 1}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            total += loss.detach()
+            seen += 1
+        train_seconds = time.perf_counter() - epoch_start
+        model.eval()
+        with torch.no_grad():
+            val_metrics = evaluate(unwrap(model))
+        metrics = {
+            "epoch": float(epoch + 1),
+            "train_loss": float(total) / max(1, seen),
+            "lr": float(optimizer.param_groups[0]["lr"]),
+            "epoch_seconds": time.perf_counter() - epoch_start,
+            "train_seconds": train_seconds,
+            **val_metrics,
+        }
+        if ctx.world_size > 1:
+            metrics["ddp_weight_max_diff"] = ddp_weight_spread(model)
+        if monitor not in metrics:
+            raise KeyError(f"evaluate() returned no {monitor!r}; it returned {sorted(val_metrics)}")
+        if _improved(metrics[monitor], best_metric, mode):
+            best_metric, best_epoch, bad_epochs = metrics[monitor], epoch + 1, 0
+            best_state = _cpu_state(model)
+        else:
+            bad_epochs += 1
+        stopped_early = cfg.patience > 0 and bad_epochs >= cfg.patience
+        metrics["best_" + monitor] = best_metric
+        history.append(metrics)
+        checkpoint = cfg.checkpoint_every and ((epoch + 1) % cfg.checkpoint_every == 0 or stopped_early
+                                               or epoch + 1 == cfg.epochs)
+        if checkpoint and ctx.world_rank == 0:
+            with tempfile.TemporaryDirectory(prefix="orch-ckpt-") as tmp:
+                torch.save(
+                    {
+                        "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "best_state": best_state,
+                        "best_metric": best_metric, "best_epoch": best_epoch,
+                        "bad_epochs": bad_epochs, "history": history, "epoch": epoch,
+                    },
+                    Path(tmp) / STATE_FILE,
+                )
+                ctx.report(metrics, tmp)
+        else:
+            ctx.report(metrics, None)
+        if stopped_early:
+            break
+
+    bare = unwrap(model)
+    if best_state is not None:
+        bare.load_state_dict(best_state)
+    bare.eval()
+    return LoopResult(
+        model=bare, history=history, best_epoch=best_epoch, best_metric=best_metric,
+        stopped_early=stopped_early, seconds=time.perf_counter() - started,
+    )
+
+
+def load_weights(model: nn.Module, checkpoint_dir: str | Path, best: bool = True) -> nn.Module:
+    """Load a loop checkpoint's best (or latest) weights into ``model`` safely."""
+    state = torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+    weights = state["best_state"] if best and state["best_state"] is not None else state["model"]
+    model.load_state_dict(weights)
+    return model
+
+
+def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of a model's weights."""
+    return copy.deepcopy(_cpu_state(model))

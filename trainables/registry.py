@@ -1,0 +1,65 @@
+"""The registry of model families: what the orchestrator may train.
+
+A family registers one ``TrainableSpec`` in its ``task.py``. The orchestrator only
+uses the spec's fields, so adding a model never touches ``orchestrator/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from trainables.context import TrainContext
+from trainables.errors import ConfigError
+
+# name -> module that defines SPEC (imported lazily: a family's heavy imports stay
+# out of commands that do not use it).
+FAMILIES: dict[str, str] = {
+    "timemixer": "trainables.timemixer.task",
+}
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: final metrics, the trained model and what plots need."""
+
+    metrics: dict[str, float]
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    # Arrays for the family's plots and for ensembles (e.g. predictions on val/test).
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainableSpec:
+    """Everything the orchestrator needs to know about a model family."""
+
+    name: str
+    config_cls: type
+    datasets: tuple[str, ...]
+    default_dataset: str
+    # Runs once on the driver; the result is shipped to trials via the object store.
+    load_data: Callable[[Any, str, str | None], Any]
+    fit: Callable[[Any, Any, TrainContext], FitResult]
+    # Figures worth looking at for one finished run: {artifact file name: figure}.
+    plots: Callable[[FitResult, Any], Mapping[str, Any]]
+    metric: str = "val_loss"
+    mode: str = "min"
+    # Configs that make a run finish in seconds: used by `--smoke` and the tests.
+    smoke_overrides: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def names() -> list[str]:
+    return sorted(FAMILIES)
+
+
+def get_spec(name: str) -> TrainableSpec:
+    """The spec of family ``name``, or a ConfigError listing the known families."""
+    if name not in FAMILIES:
+        raise ConfigError(f"--model: unknown model {name!r}; expected one of {names()}")
+    return importlib.import_module(FAMILIES[name]).SPEC
