@@ -30,9 +30,9 @@ def calendar_features(timestamps: pd.DatetimeIndex | np.ndarray, freq: str) -> n
     if freq in ("t", "h"):
         columns.append(ts.hour / 23.0 - 0.5)
     columns += [
-        ts.dayofweek / 6.0 - 0.5,
+        ts.day_of_week / 6.0 - 0.5,
         (ts.day - 1) / 30.0 - 0.5,
-        (ts.dayofyear - 1) / 365.0 - 0.5,
+        (ts.day_of_year - 1) / 365.0 - 0.5,
     ]
     return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
 

@@ -9,6 +9,8 @@ A window starting at row ``s`` reads inputs ``[s, s + input_len)`` and targets
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
@@ -52,6 +54,17 @@ def window_view(series: np.ndarray, length: int) -> np.ndarray:
     return np.swapaxes(view, 1, 2)
 
 
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A float32 tensor sharing ``array``'s memory when it already is float32.
+
+    Arrays from Ray's object store are read-only; windows only ever read them, so
+    torch's warning about non-writable arrays does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
 class WindowDataset(Dataset):
     """Windows of one split, gathered batch-wise from one shared tensor.
 
@@ -70,8 +83,8 @@ class WindowDataset(Dataset):
         target_channels: list[int] | None = None,
         series_id: np.ndarray | None = None,
     ) -> None:
-        self.values = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-        self.marks = None if marks is None else torch.from_numpy(np.ascontiguousarray(marks, dtype=np.float32))
+        self.values = _shared_tensor(values)
+        self.marks = None if marks is None else _shared_tensor(marks)
         self.starts = torch.from_numpy(np.asarray(starts, dtype=np.int64))
         self.input_len = input_len
         self.output_len = output_len

@@ -14,8 +14,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start or join a Ray cluster once per process.
 
     With no address (and no ``RAY_ADDRESS``) a local cluster is started inside this
-    process, bound to 127.0.0.1 with the dashboard off. An already initialised Ray
-    (tests share one cluster per session) is reused as it is.
+    process, with its dashboard bound to 127.0.0.1 (Ray Train's state queries need
+    it). An already initialised Ray (tests share one cluster per session) is reused.
     """
     if ray.is_initialized():
         return
@@ -25,7 +25,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     ray.init(
         num_cpus=num_cpus,
-        include_dashboard=False,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
         logging_level=logging.WARNING,
         log_to_driver=True,
         _node_ip_address="127.0.0.1",

@@ -22,6 +22,8 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "orch.kind"  # sweep | trial | train | ensemble | member | pack | instance
 MAX_PARAM_CHARS = 6000

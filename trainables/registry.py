@@ -49,6 +49,9 @@ class TrainableSpec:
     plots: Callable[[FitResult, Any], Mapping[str, Any]]
     metric: str = "val_loss"
     mode: str = "min"
+    # Optional dry check of a config against loaded data (e.g. windows fit the
+    # splits), run on the driver so bad input fails before any cluster work.
+    preflight: Callable[[Any, Any], None] | None = None
     # Configs that make a run finish in seconds: used by `--smoke` and the tests.
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""

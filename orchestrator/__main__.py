@@ -1,0 +1,85 @@
+"""`python -m orchestrator <command>`: parse, validate, dispatch. No logic here.
+
+Every input problem (config, data, instance files) is turned into one line on
+stderr and exit code 2 before any cluster work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from orchestrator import commands
+
+EXIT_BAD_INPUT = 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file: model, dataset, params, sweep, ...")
+    parser.add_argument("--model", help="model family (see `datasets`)")
+    parser.add_argument("--dataset", help="dataset name")
+    parser.add_argument("--data-dir", help="directory searched first for data files")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field")
+    parser.add_argument("--seed", type=int, help="training seed")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, few batches: seconds per run")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: orchestrator)")
+    parser.add_argument("--workers", type=int, help="Ray Train workers per run (DDP when > 1)")
+    parser.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (NCCL when > 0)")
+    parser.add_argument("--cpus-per-worker", type=float, help="CPUs per worker / in-process trial")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    parser.add_argument("--storage", help="directory for Ray results and checkpoints (default ./ray_results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="one training run (DDP with --workers N)")
+    _common(train)
+    train.add_argument("--max-failures", type=int, default=0, help="worker failures a DDP run survives")
+    train.set_defaults(func=commands.train)
+
+    sweep = sub.add_parser("sweep", help="a Ray Tune sweep (Optuna TPE, random or grid)")
+    _common(sweep)
+    sweep.add_argument("--space", help="named search space of the model (default: default)")
+    sweep.add_argument("--search", help="tpe | random | grid")
+    sweep.add_argument("--scheduler", help="fifo | asha")
+    sweep.add_argument("--samples", type=int, help="trials (grid: repeats of the whole grid)")
+    sweep.add_argument("--concurrency", type=int, help="trials at once (default: as resources allow)")
+    sweep.add_argument("--time-budget", type=float, help="seconds before no new trial starts")
+    sweep.add_argument("--name", help="sweep name (resume with --resume NAME)")
+    sweep.add_argument("--sweep-seed", type=int, help="seed of the search algorithm")
+    sweep.add_argument("--no-trial-plots", action="store_true", help="skip per-trial plots (faster)")
+    sweep.add_argument("--resume", metavar="NAME", help="resume an interrupted sweep by name or path")
+    sweep.set_defaults(func=commands.sweep)
+
+    demo = sub.add_parser("demo", help="offline demo sweep: TimeMixer on synthetic wells")
+    demo.add_argument("--samples", type=int, default=8)
+    demo.add_argument("--storage", default=None)
+    demo.set_defaults(func=commands.demo)
+
+    datasets = sub.add_parser("datasets", help="list datasets and models; check files")
+    datasets.add_argument("--data-dir", help="directory searched first for data files")
+    datasets.add_argument("--check", action="store_true", help="verify sha256 checksums")
+    datasets.set_defaults(func=commands.datasets)
+
+    for extra in commands.extra_commands():
+        extra.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except commands.BAD_INPUT as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The commands behind the CLI: validate everything, load data, then run."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from types import ModuleType
+from typing import Any
+
+from data.errors import DataError
+from data.registry import DATASETS, check_dataset
+from orchestrator import tracking
+from orchestrator.config import RunOptions, resolve_run, resolve_sweep
+from trainables.errors import ConfigError
+from trainables.registry import get_spec, names
+
+BAD_INPUT: tuple[type[Exception], ...] = (ConfigError, DataError)
+try:  # the packing package brings its own input error type
+    from packing.errors import InstanceError
+
+    BAD_INPUT = (*BAD_INPUT, InstanceError)
+except ImportError:  # pragma: no cover - packing is part of the distribution
+    pass
+
+
+def load_checked(run: RunOptions) -> Any:
+    """Load the dataset on the driver and dry-check the run against it (no Ray yet)."""
+    spec = run.spec
+    data = spec.load_data(run.params, run.dataset, run.data_dir)
+    if spec.preflight is not None:
+        spec.preflight(run.params, data)
+    return data
+
+
+def _storage(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    return str(Path(getattr(args, "storage", None) or "ray_results").expanduser().resolve())
+
+
+def train(args: argparse.Namespace) -> int:
+    run = resolve_run(args)
+    data = load_checked(run)
+    from orchestrator.train import run_train_command
+
+    run_id, metrics = run_train_command(run, data, _storage(args), max_failures=args.max_failures)
+    shown = {k: round(v, 6) for k, v in metrics.items() if k.startswith(("val_", "test_"))}
+    print(f"run {run_id} finished: {json.dumps(shown)}")
+    print(f"look at it: {tracking.ui_hint(tracking.resolve_tracking_uri())}")
+    return 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from orchestrator.sweep import load_state, run_sweep
+
+    if args.resume:
+        run, opts, parent, uri = load_state(args.resume, _storage(args))
+        data = load_checked(run)
+        summary = run_sweep(run, opts, data, resume=True, parent_run_id=parent, uri=uri)
+    else:
+        run = resolve_run(args)
+        opts = resolve_sweep(args, run)
+        data = load_checked(run)
+        summary = run_sweep(run, opts, data)
+    print_summary(summary)
+    return 130 if summary.get("interrupted") else 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """A small TPE sweep of TimeMixer on generated well data: runs offline in minutes."""
+    argv = ["sweep", "--model", "timemixer", "--dataset", "synthetic_wells", "--space", "demo",
+            "--samples", str(args.samples), "--experiment", "demo",
+            "--set", "input_len=96", "--set", "output_len=24", "--set", "epochs=6", "--set", "d_ff=32",
+            "--set", "batch_size=64", "--set", "moving_avg=13", "--set", "patience=3"]
+    if args.storage:
+        argv += ["--storage", args.storage]
+    from orchestrator.__main__ import build_parser
+
+    return sweep(build_parser().parse_args(argv))
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"sweep {summary['name']}: {summary['trials']} trials, {summary['failed']} failed, "
+          f"{summary['seconds']:.1f} s")
+    if "best_trial" in summary:
+        print(f"best trial {summary['best_trial']}: {summary['metric']}={summary['best_metric']:.6g}")
+        print("  " + ", ".join(f"{k}={v:.5g}" for k, v in sorted(summary["best_metrics"].items())))
+        print(f"  config: {json.dumps(summary['best_config'], default=str)}")
+    if summary.get("interrupted"):
+        print(f"interrupted: resume with `python -m orchestrator sweep --resume {summary['name']}`")
+    print(f"MLflow parent run {summary['parent_run_id']}; look at it: {tracking.ui_hint(summary['tracking_uri'])}")
+
+
+def datasets(args: argparse.Namespace) -> int:
+    print("models:")
+    for name in names():
+        spec = get_spec(name)
+        print(f"  {name:14s} datasets: {', '.join(spec.datasets)}  ({spec.description})")
+    print("datasets:")
+    for name, info in sorted(DATASETS.items()):
+        if info.synthetic:
+            print(f"  {name:16s} generated  {info.description}")
+            continue
+        statuses = check_dataset(name, args.data_dir, verify=args.check)
+        found = sum(s.status != "missing" for s in statuses)
+        bad = [s for s in statuses if s.status not in ("ok", "unchecked", "missing")]
+        state = "ok" if found == len(statuses) and not bad else ("MISSING" if found == 0 else "INCOMPLETE")
+        if bad:
+            state = "CHECKSUM MISMATCH"
+        print(f"  {name:16s} {state:10s} {found}/{len(statuses)} files  {info.description}")
+        for status in statuses:
+            if status.status != "ok":
+                where = status.path or f"not found; get it from {info.source}"
+                print(f"      {status.relative}: {status.status} ({where})")
+    return 0
+
+
+def extra_commands() -> list[ModuleType]:
+    """Command modules that register their own sub-parsers (e.g. `pack`)."""
+    modules = []
+    for name in ("orchestrator.pack",):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "register"):
+            modules.append(module)
+    return modules

@@ -1,0 +1,1 @@
+"""The multimodal bearing fault classifier of the seed README (seed 001)."""

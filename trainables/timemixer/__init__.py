@@ -1,0 +1,1 @@
+"""TimeMixer (Wang et al., ICLR 2024): decomposable multiscale mixing for forecasting."""

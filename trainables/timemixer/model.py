@@ -1,0 +1,275 @@
+"""TimeMixer: Past-Decomposable-Mixing over several scales, then one predictor per
+scale summed (Future-Multipredictor-Mixing).
+
+Input ``x`` is (batch, input_len, channels); output is (batch, output_len, channels).
+Design follows the paper (Wang et al., ICLR 2024) and its reference code, with one
+deliberate difference: the DFT decomposition works along time (the paper's intent);
+the reference applies the FFT to the last (feature) axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TimeMixerShape:
+    """The architectural settings the model needs (a view of the task config)."""
+
+    input_len: int
+    output_len: int
+    channels: int
+    d_model: int = 16
+    d_ff: int = 32
+    e_layers: int = 2
+    down_sampling_layers: int = 3
+    down_sampling_window: int = 2
+    down_sampling_method: str = "avg"  # avg | max | conv
+    decomposition: str = "moving_avg"  # moving_avg | dft
+    moving_avg: int = 25
+    top_k: int = 5
+    channel_independence: bool = True
+    dropout: float = 0.1
+    use_norm: bool = True
+    mark_features: int = 0  # calendar features per step; 0 = none
+    out_channels: int = 0  # 0 = same as channels
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalisation: per-series mean/std, learnable affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, enabled: bool = True) -> None:
+        super().__init__()
+        self.eps, self.enabled = eps, enabled
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        self.mean = x.mean(dim=1, keepdim=True).detach()
+        self.std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        return (x - self.mean) / self.std * self.weight + self.bias
+
+    def denormalize(self, x: torch.Tensor, channels: slice | None = None) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        weight, bias = self.weight, self.bias
+        mean, std = self.mean, self.std
+        if channels is not None:
+            weight, bias, mean, std = weight[channels], bias[channels], mean[..., channels], std[..., channels]
+        x = (x - bias) / (weight + self.eps * self.eps)
+        return x * std + mean
+
+
+class MovingAvgDecomposition(nn.Module):
+    """Trend = moving average with edge replication; season = residual."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        front = x[:, :1, :].repeat(1, (self.kernel - 1) // 2, 1)
+        back = x[:, -1:, :].repeat(1, self.kernel // 2, 1)
+        padded = torch.cat([front, x, back], dim=1)
+        trend = F.avg_pool1d(padded.transpose(1, 2), self.kernel, stride=1).transpose(1, 2)
+        return x - trend, trend
+
+
+class DFTDecomposition(nn.Module):
+    """Season = the top-k frequencies along time; trend = the rest."""
+
+    def __init__(self, top_k: int) -> None:
+        super().__init__()
+        self.top_k = top_k
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spectrum = torch.fft.rfft(x, dim=1)
+        power = spectrum.abs()
+        power[:, 0] = 0
+        k = min(self.top_k, power.shape[1])
+        threshold = torch.topk(power, k, dim=1).values[:, -1:, :]
+        season = torch.fft.irfft(spectrum * (power >= threshold), n=x.shape[1], dim=1)
+        return season, x - season
+
+
+def _time_mlp(length_in: int, length_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(length_in, length_out), nn.GELU(), nn.Linear(length_out, length_out))
+
+
+class SeasonMixing(nn.Module):
+    """Bottom-up: fine-scale seasonal patterns inform coarser ones."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(_time_mlp(lengths[i], lengths[i + 1]) for i in range(len(lengths) - 1))
+
+    def forward(self, seasons: list[torch.Tensor]) -> list[torch.Tensor]:
+        # tensors are (batch, d_model, length)
+        high, out = seasons[0], [seasons[0]]
+        for i, layer in enumerate(self.layers):
+            high = seasons[i + 1] + layer(high)
+            out.append(high)
+        return out
+
+
+class TrendMixing(nn.Module):
+    """Top-down: coarse-scale trends guide finer ones."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            _time_mlp(lengths[i + 1], lengths[i]) for i in reversed(range(len(lengths) - 1))
+        )
+
+    def forward(self, trends: list[torch.Tensor]) -> list[torch.Tensor]:
+        reverse = trends[::-1]
+        low, out = reverse[0], [reverse[0]]
+        for i, layer in enumerate(self.layers):
+            low = reverse[i + 1] + layer(low)
+            out.append(low)
+        return out[::-1]
+
+
+class PastDecomposableMixing(nn.Module):
+    """One PDM block: decompose each scale, mix seasons up and trends down, add back."""
+
+    def __init__(self, shape: TimeMixerShape, lengths: list[int]) -> None:
+        super().__init__()
+        self.channel_independence = shape.channel_independence
+        if shape.decomposition == "dft":
+            self.decompose: nn.Module = DFTDecomposition(shape.top_k)
+        else:
+            self.decompose = MovingAvgDecomposition(shape.moving_avg)
+        if not shape.channel_independence:  # mixes channels inside d_model
+            self.cross = nn.Sequential(
+                nn.Linear(shape.d_model, shape.d_ff), nn.GELU(), nn.Linear(shape.d_ff, shape.d_model)
+            )
+        self.season_mixing = SeasonMixing(lengths)
+        self.trend_mixing = TrendMixing(lengths)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(shape.d_model, shape.d_ff), nn.GELU(), nn.Linear(shape.d_ff, shape.d_model)
+        )
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        seasons, trends = [], []
+        for x in xs:  # (batch, length, d_model)
+            season, trend = self.decompose(x)
+            if not self.channel_independence:
+                season, trend = self.cross(season), self.cross(trend)
+            seasons.append(season.transpose(1, 2))
+            trends.append(trend.transpose(1, 2))
+        mixed_seasons = self.season_mixing(seasons)
+        mixed_trends = self.trend_mixing(trends)
+        out = []
+        for x, season, trend in zip(xs, mixed_seasons, mixed_trends):
+            mixed = (season + trend).transpose(1, 2)
+            if self.channel_independence:
+                mixed = x + self.feed_forward(mixed)
+            out.append(mixed[:, : x.shape[1], :])
+        return out
+
+
+class TokenEmbedding(nn.Module):
+    """Circular 1-D convolution (kernel 3) from channels to d_model, plus calendar marks."""
+
+    def __init__(self, c_in: int, d_model: int, mark_features: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_in", nonlinearity="leaky_relu")
+        self.marks = nn.Linear(mark_features, d_model, bias=False) if mark_features else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None) -> torch.Tensor:
+        out = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        if self.marks is not None and marks is not None:
+            out = out + self.marks(marks)
+        return self.dropout(out)
+
+
+class TimeMixer(nn.Module):
+    """Multiscale mixing forecaster; see the module docstring."""
+
+    def __init__(self, shape: TimeMixerShape) -> None:
+        super().__init__()
+        self.shape = shape
+        window, layers = shape.down_sampling_window, shape.down_sampling_layers
+        self.lengths = [shape.input_len // window**i for i in range(layers + 1)]
+        if self.lengths[-1] < 1:
+            raise ValueError(f"input_len {shape.input_len} is too short for {layers} down-samplings by {window}")
+        c = shape.channels
+        self.out_channels = shape.out_channels or c
+        self.norms = nn.ModuleList(RevIN(c, enabled=shape.use_norm) for _ in self.lengths)
+        if shape.down_sampling_method == "conv":
+            self.down_convs = nn.ModuleList(
+                nn.Conv1d(c, c, kernel_size=3, padding=1, stride=window, padding_mode="circular", bias=False)
+                for _ in range(layers)
+            )
+        c_in = 1 if shape.channel_independence else c
+        self.embedding = TokenEmbedding(c_in, shape.d_model, shape.mark_features, shape.dropout)
+        self.blocks = nn.ModuleList(PastDecomposableMixing(shape, self.lengths) for _ in range(shape.e_layers))
+        self.predictors = nn.ModuleList(nn.Linear(length, shape.output_len) for length in self.lengths)
+        if shape.channel_independence:
+            self.projection = nn.Linear(shape.d_model, 1)
+        else:
+            self.projection = nn.Linear(shape.d_model, self.out_channels)
+            self.pre_decompose = MovingAvgDecomposition(shape.moving_avg)
+            self.residual_layers = nn.ModuleList(nn.Linear(n, n) for n in self.lengths)
+            self.regression_layers = nn.ModuleList(nn.Linear(n, shape.output_len) for n in self.lengths)
+
+    def _downsample(self, x: torch.Tensor, marks: torch.Tensor | None):
+        xs, ms = [x], [marks]
+        current = x.transpose(1, 2)  # (batch, channels, length)
+        window = self.shape.down_sampling_window
+        for i in range(self.shape.down_sampling_layers):
+            if self.shape.down_sampling_method == "max":
+                current = F.max_pool1d(current, window)
+            elif self.shape.down_sampling_method == "conv":
+                current = self.down_convs[i](current)
+            else:
+                current = F.avg_pool1d(current, window)
+            xs.append(current.transpose(1, 2))
+            ms.append(None if marks is None else marks[:, :: window ** (i + 1), :][:, : xs[-1].shape[1]])
+        return xs, ms
+
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+        batch, _, channels = x.shape
+        xs, ms = self._downsample(x, marks)
+        xs = [norm.normalize(xi) for norm, xi in zip(self.norms, xs)]
+        residual_trends = None
+        if self.shape.channel_independence:
+            tokens = [xi.transpose(1, 2).reshape(batch * channels, xi.shape[1], 1) for xi in xs]
+            ms = [None if m is None else m.repeat_interleave(channels, dim=0) for m in ms]
+        else:
+            parts = [self.pre_decompose(xi) for xi in xs]
+            tokens = [season for season, _ in parts]
+            residual_trends = [trend for _, trend in parts]
+        hidden = [self.embedding(t, m) for t, m in zip(tokens, ms)]
+        for block in self.blocks:
+            hidden = block(hidden)
+        outputs = []
+        for i, h in enumerate(hidden):
+            out = self.predictors[i](h.transpose(1, 2)).transpose(1, 2)  # (B*, output_len, d_model)
+            out = self.projection(out)
+            if self.shape.channel_independence:
+                out = out.reshape(batch, channels, self.shape.output_len).transpose(1, 2)
+            else:
+                trend = residual_trends[i].transpose(1, 2)
+                trend = self.regression_layers[i](self.residual_layers[i](trend)).transpose(1, 2)
+                out = out + trend[..., : self.out_channels]
+            outputs.append(out)
+        forecast = torch.stack(outputs, dim=-1).sum(-1)
+        channels_out = slice(0, self.out_channels) if self.out_channels != channels else None
+        return self.norms[0].denormalize(forecast, channels_out)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
