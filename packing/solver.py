@@ -1,0 +1,121 @@
+"""One interface over the strategies: ``solve`` and the first-level ``branches``.
+
+The orchestrator asks ``branches`` for the root's branches, runs ``solve(...,
+branch=b)`` for each as a separate task and keeps the best; ``branch=None`` runs the
+whole tree in one process. Same instance, parameters, seed and work cap (``max_evals``)
+give the same packing; with only a clock the search is cut wherever time ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from packing.beam import BeamParams, Packer, Search
+from packing.blocks import build_blocks, expand
+from packing.errors import InstanceError
+from packing.geometry import Instance, Placement, Solution, parse_constraints
+from packing.mltrs import MltrsParams, solve_mltrs
+
+STRATEGIES = ("blocks", "mltrs")
+
+
+@dataclass(frozen=True)
+class BlockParams:
+    """Block table knobs: size cap, general-block density and rounds."""
+
+    max_blocks: int = 6000
+    min_fill: float = 0.98
+    general_rounds: int = 0
+    root_branches: int = 4  # first-level branches offered to the orchestrator
+
+
+@dataclass(frozen=True)
+class SolverParams:
+    """All strategy parameters (the search space in search_spaces/packing.py)."""
+
+    blocks: BlockParams = field(default_factory=BlockParams)
+    beam: BeamParams = field(default_factory=BeamParams)
+    mltrs: MltrsParams = field(default_factory=MltrsParams)
+    jitter: float = 0.0  # seed-driven perturbation of block scores (0 = seed-independent)
+
+
+def branches(instance: Instance, strategy: str, constraints: str, params: SolverParams | None = None) -> tuple[int, ...]:
+    """The first-level branch ids of ``strategy`` on ``instance``."""
+    params = params or SolverParams()
+    _check_strategy(strategy)
+    if strategy == "mltrs":
+        return (0, 1, 2)  # the ternary root: YZ, XZ, XY layer first
+    return tuple(range(max(1, params.blocks.root_branches)))
+
+
+def solve(
+    instance: Instance,
+    strategy: str,
+    constraints: str,
+    time_limit: float,
+    seed: int = 0,
+    branch: int | None = None,
+    params: SolverParams | None = None,
+) -> Solution:
+    """The best packing found within ``time_limit`` seconds (never an invalid one)."""
+    _check_strategy(strategy)
+    cons = parse_constraints(constraints)
+    params = params or SolverParams()
+    start = time.perf_counter()
+    deadline = start + max(0.0, float(time_limit))
+    support = cons == "C1C2"
+    if strategy == "mltrs":
+        if branch is not None and branch not in (0, 1, 2):
+            raise InstanceError(f"{instance.name}: mltrs branch {branch} not in (0, 1, 2)")
+        placements, evals = solve_mltrs(instance, support, params.mltrs, deadline, branch)
+    else:
+        placements, evals = _solve_blocks(instance, support, params, deadline, seed, branch)
+    seconds = time.perf_counter() - start
+    return Solution(instance.name, instance.container, cons, strategy, tuple(placements), seconds, branch,
+                    (("evals", float(evals)),))
+
+
+def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[list[Placement], int]:
+    bp = params.blocks
+    table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, bp.general_rounds)
+    stock = np.array([t.quantity for t in instance.types])
+    packer = Packer(instance.container, table, stock, support, params.beam.rank)
+    if params.jitter > 0 and seed:
+        rng = np.random.default_rng(seed)
+        packer.noise = rng.random(len(table)) * params.jitter * float(table.vol.mean())
+    search = Search(packer, params.beam, deadline)
+    root = packer.root()
+    if branch is not None:
+        root, sp, cand = packer.step(root, max(1, bp.root_branches))
+        if branch >= len(cand):
+            return [], 0  # fewer first blocks than branches: this branch is empty
+        root = packer.place(root, sp, int(cand[branch]))
+    best = search.run(root)
+    placements = [p for (b, x, y, z) in best.placed for p in expand(table, b, (x, y, z))]
+    return placements, search.evals
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise InstanceError(f"--strategy: unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+
+
+def with_overrides(params: SolverParams, overrides: dict[str, object]) -> SolverParams:
+    """``params`` with dotted keys ("beam.branching") replaced; ValueError on unknown keys."""
+    for key, value in overrides.items():
+        head, _, tail = key.partition(".")
+        names = {f.name for f in fields(params)}
+        if head not in names:
+            raise ValueError(f"solver parameter {key!r}: unknown; expected one of {sorted(names)}")
+        if tail:
+            sub = getattr(params, head)
+            sub_names = {f.name for f in fields(sub)}
+            if tail not in sub_names:
+                raise ValueError(f"solver parameter {key!r}: unknown; expected {head}.<{'|'.join(sorted(sub_names))}>")
+            params = replace(params, **{head: replace(sub, **{tail: value})})
+        else:
+            params = replace(params, **{head: value})
+    return params
