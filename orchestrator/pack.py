@@ -1,0 +1,255 @@
+"""`pack`: container loading on Ray. Branches of each instance run as remote tasks.
+
+    python -m orchestrator pack --instances BR7 --limit 20 --constraints C1 \
+        --time-limit 30 --out results.jsonl
+
+All input (classes, limit, files, instance contents) is validated before Ray starts.
+Each instance's first-level branches (``packing.solver.branches``) become Ray remote
+tasks with the full time limit each, so on a cluster with enough CPUs an instance
+takes about ``--time-limit`` seconds of wall time whatever its branch count; on a
+small machine tasks queue. Results are gathered as they finish (``ray.wait``), the
+best branch per instance is verified by ``packing.verify`` (an invalid one is never
+reported), written as one JSON line, and logged to MLflow: one parent run for the
+command, one child run per instance class with per-instance fill rates, the class
+mean and a 3D render of the class's best packing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from orchestrator import cluster, tracking
+from packing.errors import InstanceError
+from packing.geometry import Instance, Solution, parse_constraints
+from packing.instances import load_selection, parse_selection
+from packing.render import render
+from packing.solver import STRATEGIES, SolverParams, branches, solve
+from packing.verify import verify
+from trainables.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """The validated command line."""
+
+    spec: str
+    limit: int
+    constraints: str
+    time_limit: float
+    strategy: str
+    seed: int
+    out: Path | None
+    data_dir: str | None
+    experiment: str
+    address: str | None
+    max_branches: int | None
+
+
+def register(subparsers: Any) -> None:
+    """Add the `pack` sub-command."""
+    p = subparsers.add_parser("pack", help="3D container loading (BR0-BR15) with Ray-parallel tree branches")
+    p.add_argument("--instances", required=True, help="classes: BR7, BR1,BR2, BR1-BR7 or one instance BR7/3")
+    p.add_argument("--limit", type=int, default=10, help="first N instances of each class (default 10)")
+    p.add_argument("--constraints", default="C1", help="C1 (orientation) or C1C2 (plus full support)")
+    p.add_argument("--time-limit", type=float, default=30.0, help="seconds per branch task (default 30)")
+    p.add_argument("--strategy", default="blocks", help=f"one of {', '.join(STRATEGIES)} (default blocks)")
+    p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    p.add_argument("--branches", type=int, default=None, help="at most this many first-level branches per instance")
+    p.add_argument("--out", help="JSONL output: one packing per line")
+    p.add_argument("--data-dir", help="directory with BR0.txt..BR15.txt (else $ORCH_DATA_DIR/container_loading_br)")
+    p.add_argument("--experiment", default="orchestrator", help="MLflow experiment (default orchestrator)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    p.set_defaults(func=run)
+
+
+def options(args: argparse.Namespace) -> PackOptions:
+    """Check every flag; ConfigError / InstanceError with one line on bad input."""
+    if args.limit is None or args.limit < 1:
+        raise ConfigError(f"--limit: expected a positive number of instances per class, got {args.limit}")
+    if not args.time_limit or args.time_limit <= 0:
+        raise ConfigError(f"--time-limit: expected positive seconds, got {args.time_limit}")
+    if args.strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy: unknown strategy {args.strategy!r}; expected one of {list(STRATEGIES)}")
+    if args.branches is not None and args.branches < 1:
+        raise ConfigError(f"--branches: expected a positive number, got {args.branches}")
+    try:
+        constraints = parse_constraints(args.constraints)
+    except ValueError as exc:
+        raise ConfigError(f"--constraints: {exc}") from None
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.resolve().parent.is_dir():
+        raise ConfigError(f"--out: directory {out.resolve().parent} does not exist")
+    return PackOptions(args.instances, args.limit, constraints, float(args.time_limit), args.strategy,
+                       int(args.seed or 0), out, args.data_dir, args.experiment or "orchestrator",
+                       args.address, args.branches)
+
+
+@ray.remote(num_cpus=1)
+def _solve_task(instance: Instance, strategy: str, constraints: str, time_limit: float, seed: int,
+                branch: int) -> Solution:
+    """One branch of one instance (the pure solver; no I/O)."""
+    return solve(instance, strategy, constraints, time_limit, seed=seed, branch=branch)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, fan out, gather, verify, write, log. Returns the exit code."""
+    opts = options(args)
+    instances = load_selection(parse_selection(opts.spec), opts.limit, opts.data_dir)
+    if not instances:
+        raise InstanceError(f"--instances {opts.spec}: no instances selected")
+    plan = {inst.name: _branch_ids(inst, opts) for inst in instances}
+    uri = tracking.resolve_tracking_uri()
+    cluster.connect(opts.address)
+    cluster.require_shared_tracking(uri)
+    logger = _Logger(uri, opts, instances)
+    try:
+        results = _fan_out(instances, plan, opts, logger)
+    except BaseException as exc:
+        logger.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", f"{type(exc).__name__}: {exc}")
+        raise
+    logger.finish(results)
+    print(f"pack: {len(results)} instances, mean fill {100 * _mean(results.values()):.2f} %; "
+          f"{tracking.ui_hint(uri)}", file=sys.stderr)
+    return 0
+
+
+def _branch_ids(inst: Instance, opts: PackOptions) -> tuple[int, ...]:
+    ids = branches(inst, opts.strategy, opts.constraints, SolverParams())
+    return ids[: opts.max_branches] if opts.max_branches else ids
+
+
+def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str, Solution]:
+    """Submit every branch task; keep the best verified packing per instance as they finish."""
+    by_name = {inst.name: inst for inst in instances}
+    refs: dict[Any, str] = {}
+    for inst in instances:
+        ref = ray.put(inst)
+        for b in plan[inst.name]:
+            refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, b)] = inst.name
+    pending = list(refs)
+    got: dict[str, list[Solution]] = {name: [] for name in plan}
+    results: dict[str, Solution] = {}
+    out = opts.out.open("w", encoding="utf-8") if opts.out else None
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            name = refs[done[0]]
+            got[name].append(ray.get(done[0]))
+            if len(got[name]) < len(plan[name]):
+                continue
+            inst = by_name[name]
+            best = _best_verified(inst, got[name], opts.constraints)
+            results[name] = best
+            if out:
+                out.write(json.dumps(_record(best)) + "\n")
+                out.flush()
+            logger.instance(inst, best)
+            print(f"[{len(results)}/{len(instances)}] {name} {opts.constraints} fill {100 * best.fill_rate:.2f} % "
+                  f"(branch {best.branch} of {len(plan[name])}, {best.seconds:.1f} s)", file=sys.stderr)
+    finally:
+        if out:
+            out.close()
+    return results
+
+
+def _best_verified(inst: Instance, sols: list[Solution], constraints: str) -> Solution:
+    """The fullest branch that passes the independent verifier (never an invalid one)."""
+    for sol in sorted(sols, key=lambda s: (-s.fill_rate, s.branch or 0)):
+        if verify(inst, sol.placements, constraints).ok:
+            seconds = max(s.seconds for s in sols)
+            return Solution(sol.instance, sol.container, sol.constraints, sol.strategy, sol.placements,
+                            seconds, sol.branch, sol.stats)
+    problems = verify(inst, sols[0].placements, constraints).problems if sols else ("no branch returned",)
+    raise RuntimeError(f"{inst.name}: every branch's packing failed verification: {problems[:2]}")
+
+
+def _record(sol: Solution) -> dict[str, Any]:
+    """The --out contract, key for key."""
+    return {
+        "instance": sol.instance,
+        "container": list(sol.container),
+        "constraints": sol.constraints,
+        "fill_rate": sol.fill_rate,
+        "seconds": round(sol.seconds, 3),
+        "placements": [p.as_list() for p in sol.placements],
+    }
+
+
+def _mean(sols) -> float:
+    sols = list(sols)
+    return sum(s.fill_rate for s in sols) / len(sols) if sols else 0.0
+
+
+def _cls(name: str) -> str:
+    return name.split("/")[0]
+
+
+class _Logger:
+    """MLflow bookkeeping: the parent run, one child run per class, metrics, renders."""
+
+    def __init__(self, uri: str, opts: PackOptions, instances: tuple[Instance, ...]) -> None:
+        self.uri, self.opts = uri, opts
+        exp = tracking.ensure_experiment(uri, opts.experiment)
+        common = {"orch.strategy": opts.strategy, "orch.constraints": opts.constraints}
+        self.parent = tracking.start_run(uri, exp, f"pack-{opts.spec}-{opts.constraints}",
+                                         {tracking.KIND_TAG: "pack", **common})
+        tracking.log_params(uri, self.parent, {
+            "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints,
+            "time_limit": opts.time_limit, "strategy": opts.strategy, "seed": opts.seed,
+            "max_branches": opts.max_branches or "all", "n_instances": len(instances),
+        })
+        self.children: dict[str, str] = {}
+        for cls in dict.fromkeys(_cls(i.name) for i in instances):
+            run_id = tracking.start_run(uri, exp, f"{cls}-{opts.constraints}",
+                                        {tracking.KIND_TAG: "instance", "orch.class": cls, **common},
+                                        parent_run_id=self.parent)
+            tracking.log_params(uri, run_id, {"class": cls, "constraints": opts.constraints,
+                                              "time_limit": opts.time_limit, "strategy": opts.strategy,
+                                              "seed": opts.seed})
+            self.children[cls] = run_id
+        self.by_class: dict[str, list[Solution]] = {cls: [] for cls in self.children}
+
+    def instance(self, inst: Instance, sol: Solution) -> None:
+        cls = _cls(inst.name)
+        self.by_class[cls].append(sol)
+        tracking.log_metrics(self.uri, self.children[cls], {
+            "fill_rate": sol.fill_rate, f"fill_rate.{inst.number}": sol.fill_rate,
+            "seconds": sol.seconds, "boxes": len(sol.placements),
+        }, step=inst.number)
+
+    def finish(self, results: dict[str, Solution]) -> None:
+        means = {}
+        for cls, sols in self.by_class.items():
+            if not sols:
+                continue
+            mean = _mean(sols)
+            means[cls] = mean
+            run_id = self.children[cls]
+            tracking.log_metrics(self.uri, run_id, {
+                "mean_fill_rate": mean, "min_fill_rate": min(s.fill_rate for s in sols),
+                "mean_seconds": sum(s.seconds for s in sols) / len(sols), "n_instances": len(sols),
+            })
+            best = max(sols, key=lambda s: s.fill_rate)
+            fig = render(best.container, best.placements,
+                         title=f"{best.instance} {best.constraints}: {100 * best.fill_rate:.2f} %")
+            tracking.log_figure(self.uri, run_id, fig, f"render/{best.instance.replace('/', '_')}.png")
+            tracking.set_tags(self.uri, run_id, {"orch.best_instance": best.instance})
+            tracking.end_run(self.uri, run_id)
+        tracking.log_metrics(self.uri, self.parent, {
+            **{f"mean_fill_rate.{cls}": m for cls, m in means.items()},
+            "mean_fill_rate": _mean(results.values()), "n_instances": len(results),
+        })
+        tracking.end_run(self.uri, self.parent)
+
+    def close(self, status: str, error: str) -> None:
+        for run_id in self.children.values():
+            tracking.end_run(self.uri, run_id, status)
+        tracking.end_run(self.uri, self.parent, status, error)

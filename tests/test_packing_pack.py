@@ -1,0 +1,98 @@
+"""The `pack` command end to end: input checks before Ray, JSONL contract, MLflow runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from packing.errors import InstanceError
+from packing.geometry import Placement
+from packing.instances import read_file
+from packing.verify import verify
+from trainables.errors import ConfigError
+
+DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data")
+needs_data = pytest.mark.skipif(not (DATA / "container_loading_br" / "BR1.txt").is_file(),
+                                reason=f"BR files not found under {DATA}")
+
+
+def args(**over) -> argparse.Namespace:
+    from orchestrator import pack
+
+    parser = argparse.ArgumentParser()
+    pack.register(parser.add_subparsers())
+    base = ["pack", "--instances", "BR1", "--data-dir", str(DATA)]
+    ns = parser.parse_args(base)
+    for k, v in over.items():
+        setattr(ns, k, v)
+    return ns
+
+
+@needs_data
+@pytest.mark.parametrize("over, error", [
+    ({"instances": "BR16"}, InstanceError),
+    ({"instances": "BR7/101"}, InstanceError),
+    ({"limit": 0}, ConfigError),
+    ({"time_limit": -1.0}, ConfigError),
+    ({"strategy": "magic"}, ConfigError),
+    ({"constraints": "C3"}, ConfigError),
+    ({"data_dir": "/nonexistent/dir"}, InstanceError),
+])
+def test_bad_input_rejected_before_ray(over, error, monkeypatch):
+    from orchestrator import cluster, pack
+
+    monkeypatch.setattr(cluster, "connect", lambda *a, **k: pytest.fail("Ray started before validation"))
+    with pytest.raises(error):
+        pack.run(args(**over))
+
+
+@needs_data
+def test_malformed_instance_rejected_before_ray(tmp_path, monkeypatch):
+    from orchestrator import cluster, pack
+
+    (tmp_path / "BR3.txt").write_text("1\n1 5\n10 10 10\n1\n1 5 1 5 1 5 3\n")
+    monkeypatch.setattr(cluster, "connect", lambda *a, **k: pytest.fail("Ray started before validation"))
+    with pytest.raises(InstanceError, match="BR3.txt: problem 1, box type 1"):
+        pack.run(args(instances="BR3", data_dir=str(tmp_path)))
+
+
+@pytest.mark.ray
+@needs_data
+def test_pack_end_to_end(ray_cluster, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import pack
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "results.jsonl"
+    code = pack.run(args(instances="BR1/1,BR8/2", constraints="C1C2", time_limit=2.0, out=str(out),
+                         branches=2, experiment="pack-test"))
+    assert code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["instance"] for r in lines) == ["BR1/1", "BR8/2"]
+    for rec in lines:
+        assert list(rec) == ["instance", "container", "constraints", "fill_rate", "seconds", "placements"]
+        assert rec["container"] == [587, 233, 220] and rec["constraints"] == "C1C2"
+        cls, number = rec["instance"].split("/")
+        inst = read_file(DATA / "container_loading_br" / f"{cls}.txt", [int(number)])[0]
+        report = verify(inst, [Placement(*p) for p in rec["placements"]], "C1C2")
+        assert report.ok and abs(report.fill_rate - rec["fill_rate"]) < 1e-12 and rec["fill_rate"] > 0.8
+    assert "BR1/1 C1C2 fill" in capsys.readouterr().err
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("pack-test")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("orch.kind") == "pack"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and sorted(r.data.tags["orch.class"] for r in children) == ["BR1", "BR8"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert "mean_fill_rate.BR1" in parents[0].data.metrics
+    for child in children:
+        assert 0.8 < child.data.metrics["mean_fill_rate"] <= 1.0
+        arts = [a.path for a in client.list_artifacts(child.info.run_id, "render")]
+        assert any(a.endswith(".png") for a in arts)
