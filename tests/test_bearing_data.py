@@ -1,0 +1,112 @@
+"""Bearing data: leak-free blocks and folds, CWRU reading and resampling, the
+seed's Excel layout, class weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.io import savemat
+
+from data.bearing import (CWRU_FILES, Recording, SplitSpec, build_dataset, effective_number_weights,
+                          labelled_subset, load_cwru, load_excel_folders, read_cwru_channel)
+from data.errors import DataError
+
+DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture(scope="module")
+def cwru():
+    if not (DATA / "cwru" / "Normal_0.mat").is_file():
+        pytest.skip(f"CWRU files not under {DATA}")
+    return load_cwru(DATA)
+
+
+def sample_sets(data, index):
+    """The set of signal samples the windows ``index`` read."""
+    rows = data.win_offset[index][:, None] + np.arange(data.spec.window)
+    return set(np.unique(rows).tolist())
+
+
+def assert_leak_free(data):
+    tests = []
+    for fold in range(data.spec.n_folds):
+        parts = data.split(fold)
+        names = list(parts)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                assert not set(parts[a]) & set(parts[b]), (fold, a, b)  # no window index in two splits
+                assert not sample_sets(data, parts[a]) & sample_sets(data, parts[b]), (fold, a, b)  # no overlap
+        assert len(parts["val"]) and len(parts["test"]) and len(parts["train"])
+        assert set(np.unique(data.win_label[parts["test"]])) == set(range(data.n_classes))
+        tests.append(parts["test"])
+    everything = np.concatenate(tests)
+    assert len(everything) == len(set(everything.tolist())) == len(data)  # test folds partition the windows
+    lo, hi = data.block_range[data.win_block].T  # every window inside its own block
+    assert np.all(data.win_offset >= lo) and np.all(data.win_offset + data.spec.window <= hi)
+
+
+def test_cwru_windows_never_cross_splits_or_folds(cwru):
+    assert cwru.class_names[0] == "normal" and cwru.n_classes == 10
+    assert_leak_free(cwru)
+
+
+def test_cwru_normal_is_resampled_to_12khz(cwru):
+    lengths = {s: int(np.sum(cwru.block_range[cwru.block_recording == r, 1]
+                             - cwru.block_range[cwru.block_recording == r, 0]))
+               for r, s in enumerate(cwru.sources)}
+    assert abs(lengths["Normal_0.mat"] - 243_938 / 4) <= 1
+    assert all(110_000 < n < 130_000 for s, n in lengths.items() if s != "Normal_0.mat")
+    assert len(CWRU_FILES) == 10
+
+
+def test_missing_drive_end_key_names_the_file_and_keys(tmp_path):
+    path = tmp_path / "bad.mat"
+    savemat(path, {"X001_FE_time": np.zeros((10, 1))})
+    with pytest.raises(DataError, match=r"bad\.mat.*_DE_time.*X001_FE_time"):
+        read_cwru_channel(path)
+
+
+def test_short_recordings_are_one_block_each_and_folds_stay_leak_free():
+    rng = np.random.default_rng(0)
+    recs = [Recording(k % 3, rng.standard_normal(1024), f"r{k}") for k in range(30)]
+    data = build_dataset("toy", recs, ("a", "b", "c"), 12_000, SplitSpec())
+    assert len(data.block_fold) == 30 and len(data) == 90  # 3 windows of 512 / 256 per 1024 samples
+    assert_leak_free(data)
+
+
+def test_excel_layout_reader(tmp_path):
+    rng = np.random.default_rng(1)
+    expected = {}
+    for folder in ("inner_wear_train5", "normal_train5", "my_new_fault_train5"):
+        (tmp_path / folder).mkdir()
+        for i in range(5):
+            signal = rng.standard_normal(1024)
+            frame = pd.DataFrame({"index": np.arange(1024), "value": signal})
+            frame.to_excel(tmp_path / folder / f"{i:03d}.xlsx", index=False)  # with a header row
+            expected[(folder, i)] = signal
+    data = load_excel_folders(tmp_path)
+    assert data.class_names == ("normal", "inner_wear", "my_new_fault")  # the seed's order, then the others
+    assert len(data) == 15 * 3
+    first = np.flatnonzero(data.win_offset == 0)[0]  # first window of the first file (normal, file 000)
+    np.testing.assert_allclose(data.windows(np.array([first]))[0], expected[("normal_train5", 0)][:512], rtol=1e-6)
+    assert data.win_label[first] == 0
+    assert_leak_free(data)
+
+
+def test_excel_reader_rejects_a_one_column_file(tmp_path):
+    (tmp_path / "normal").mkdir()
+    pd.DataFrame({"v": np.arange(1024.0)}).to_excel(tmp_path / "normal" / "x.xlsx", index=False)
+    with pytest.raises(DataError, match="x.xlsx.*2 columns"):
+        load_excel_folders(tmp_path)
+
+
+def test_effective_number_weights_and_label_subsets():
+    w = effective_number_weights(np.array([160, 120, 150, 100, 150, 180]))
+    assert np.isclose(w.mean(), 1.0) and w.argmax() == 3 and w.argmin() == 5
+    labels = np.repeat(np.arange(4), 100)
+    chosen = labelled_subset(np.arange(400), labels, 0.05, seed=0)
+    assert np.array_equal(np.bincount(labels[chosen]), [5, 5, 5, 5])

@@ -1,0 +1,72 @@
+"""A tiny end-to-end fit of the bearing trainable on real CWRU windows (CPU)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoint_stage, snr_tag
+from trainables.config import build_config
+from trainables.context import LocalContext
+from trainables.errors import ConfigError
+
+DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    if not (DATA / "cwru" / "Normal_0.mat").is_file():
+        pytest.skip(f"CWRU files not under {DATA}")
+    values = {**SPEC.smoke_overrides, "test_snr_db": [0.0, -4.0], "label_fraction": 0.5,
+              "max_windows_per_class": 16, "max_train_batches": 2, "tsne_points": 40}
+    cfg = build_config(BearingConfig, values)
+    data = SPEC.load_data(cfg, "cwru", str(DATA))
+    ctx = LocalContext(device="cpu")
+    return SPEC.fit(cfg, data, ctx), data, ctx
+
+
+def test_tiny_fit_reports_both_stages_and_all_metrics(tiny_run):
+    result, data, ctx = tiny_run
+    m = result.metrics
+    for key in ("val_acc", "val_macro_f1", "test_acc", "test_macro_f1", "test_snr0db_acc", "test_snr_m4db_acc",
+                "test_precision_normal", "test_recall_OR021", "test_f1_B007", "seconds_per_epoch"):
+        assert key in m and 0 <= m[key] or key == "seconds_per_epoch", key
+    assert set(result.outputs["stages"]) == {"pretrain", "finetune"}
+    assert len(result.outputs["stages"]["pretrain"]) == 1 and len(result.history) == 2
+    assert [h["stage"] for h in ctx.history] == [0.0, 1.0, 1.0]  # every epoch reported, tagged by stage
+    assert m["n_train_labelled"] == m["n_train"] / 2
+    assert result.outputs["test_probs"].shape == (m["n_test"], 10)
+
+
+def test_plots_are_the_four_figures(tiny_run):
+    result, data, _ = tiny_run
+    figures = SPEC.plots(result, data)
+    assert set(figures) == {"confusion_matrix.png", "tsne.png", "modality_weights.png", "learning_curves.png"}
+
+
+def test_a_checkpoint_is_only_restored_by_the_stage_that_wrote_it(tmp_path):
+    ctx = LocalContext(device="cpu", resume_from=tmp_path)
+    (tmp_path / "stage.txt").write_text("finetune")
+    assert checkpoint_stage(str(tmp_path)) == "finetune"
+    assert StageContext(ctx, "pretrain").restore() is None
+    assert StageContext(ctx, "finetune").restore() == str(tmp_path)
+
+
+def test_config_rejects_bad_values_in_one_line():
+    with pytest.raises(ConfigError, match="branches"):
+        build_config(BearingConfig, {"branches": ["time", "audio"]})
+    with pytest.raises(ConfigError, match="fold"):
+        build_config(BearingConfig, {"fold": 5})
+    assert snr_tag(-4) == "snr_m4db" and snr_tag(0) == "snr0db"
+
+
+def test_search_spaces_name_config_fields():
+    from dataclasses import fields
+
+    from search_spaces.bearing import SPACES
+
+    known = {f.name for f in fields(BearingConfig)}
+    for make in SPACES.values():
+        assert set(make()) <= known
