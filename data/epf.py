@@ -199,8 +199,8 @@ def calendar_columns(timestamps: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Hour of day and day of week on the unit circle, and a weekend flag."""
     ts = pd.DatetimeIndex(timestamps)
     hour = 2 * np.pi * ts.hour.to_numpy() / 24
-    dow = 2 * np.pi * ts.dayofweek.to_numpy() / 7
-    weekend = (ts.dayofweek.to_numpy() >= 5).astype(np.float64)
+    dow = 2 * np.pi * ts.day_of_week.to_numpy() / 7
+    weekend = (ts.day_of_week.to_numpy() >= 5).astype(np.float64)
     columns = [np.sin(hour), np.cos(hour), np.sin(dow), np.cos(dow), weekend]
     return np.stack(columns, axis=1), ["hour_sin", "hour_cos", "dow_sin", "dow_cos", "weekend"]
 

@@ -49,6 +49,9 @@ class SeasonalGRUConfig(TrainConfig):
     target: str = "day_ahead"
     lag_window: int = 14  # days for day_ahead, hours for hour_ahead
     train_stride: int = 24  # hours between training forecast origins
+    # z-prices this many hours back, fed at every step (forecast hours included:
+    # each lag must be >= the horizon, so it is known at forecast time)
+    price_lags: tuple[int, ...] = (24, 168)
     # data (eq. 26 and its robustness options, see data/epf.py)
     clip_quantile: float = 0.001
     smooth_days: int = 0
@@ -82,6 +85,8 @@ class SeasonalGRUConfig(TrainConfig):
         check(self.target in TARGETS, "target", f"one of {TARGETS}", self.target)
         check(self.lag_window >= 1, "lag_window", "an integer >= 1", self.lag_window)
         check(self.train_stride >= 1, "train_stride", "an integer >= 1", self.train_stride)
+        check(all(lag >= self.horizon for lag in self.price_lags), "price_lags",
+              f"lags >= the horizon ({self.horizon}), known at forecast time", self.price_lags)
         check(0 <= self.clip_quantile < 0.5, "clip_quantile", "a number in [0, 0.5)", self.clip_quantile)
         check(self.smooth_days >= 0, "smooth_days", "an integer >= 0", self.smooth_days)
         check(self.cell in CELLS, "cell", f"one of {CELLS}", self.cell)
@@ -127,12 +132,29 @@ def load_data(cfg: SeasonalGRUConfig, dataset: str, data_dir: str | None) -> Epf
     return load_epf(data_dir, cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
 
 
+def model_features(cfg: SeasonalGRUConfig, data: EpfData) -> np.ndarray:
+    """Known-in-advance features per row: the data's calendar / slot-mean / exogenous
+    columns plus the z-price ``lag`` hours back for each of ``price_lags``.
+
+    The lagged prices hand the network yesterday's and last week's same hour at
+    every forecast hour instead of making it carry them across 24-168 steps.
+    """
+    columns = [data.features]
+    for lag in cfg.price_lags:
+        lagged = np.zeros_like(data.z)
+        lagged[lag:] = data.z[:-lag]
+        columns.append(lagged[:, None])
+    return np.concatenate(columns, axis=1).astype(np.float32)
+
+
 def split_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str, step: int) -> WindowDataset:
-    """Windows whose targets lie in ``split``; inputs may reach into earlier rows."""
+    """Windows whose targets lie in ``split``; inputs may reach into earlier rows,
+    but never before the row where every price lag exists."""
     bounds = data.splits[split]
-    starts = window_starts(bounds, cfg.input_len, cfg.horizon, step)
+    first_row = max(cfg.price_lags, default=0)
+    starts = window_starts(bounds, cfg.input_len, cfg.horizon, step, series_start=first_row)
     require_windows(starts, split, bounds, cfg.input_len, cfg.horizon, "dataset epf_fr")
-    return WindowDataset(data.z[:, None], starts, cfg.input_len, cfg.horizon, data.features)
+    return WindowDataset(data.z[:, None], starts, cfg.input_len, cfg.horizon, model_features(cfg, data))
 
 
 def eval_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str) -> WindowDataset:
@@ -145,7 +167,8 @@ def eval_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str) -> WindowDat
 
 
 def build_model(cfg: SeasonalGRUConfig, data: EpfData) -> RecurrentForecaster:
-    return RecurrentForecaster(data.features.shape[1], cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
+    n_features = data.features.shape[1] + len(cfg.price_lags)
+    return RecurrentForecaster(n_features, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
 
 
 def objective(cfg: SeasonalGRUConfig, pred: torch.Tensor, target: torch.Tensor,

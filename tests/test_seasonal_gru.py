@@ -1,0 +1,135 @@
+"""Seasonal and trend losses, the seasonal GRU config and a tiny fit on FR.csv."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from search_spaces import seasonal_gru as spaces
+from search_spaces.space import grid_size, is_grid
+from trainables import losses
+from trainables.config import build_config, field_names
+from trainables.context import LocalContext
+from trainables.errors import ConfigError
+from trainables.seasonal_gru import task
+from trainables.seasonal_gru.model import RecurrentForecaster
+
+DATA_ROOT = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+needs_fr = pytest.mark.skipif(not (DATA_ROOT / "epf" / "FR.csv").is_file(), reason="FR.csv not present")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_seasonal_loss_zero_for_periodic_hidden_states_and_positive_otherwise():
+    gen = torch.Generator().manual_seed(0)
+    cycle = torch.randn(3, 24, 16, generator=gen)
+    periodic = cycle.repeat(1, 5, 1)  # 120 steps, period 24
+    assert losses.seasonal_loss(periodic, k=1, period=24).item() == 0.0
+    assert losses.seasonal_loss(periodic, k=2, period=24).item() == 0.0
+    noisy = periodic + 0.1 * torch.randn(periodic.shape, generator=gen)
+    assert losses.seasonal_loss(noisy, k=1, period=24).item() > 0
+    assert losses.seasonal_loss(periodic, k=1, period=23).item() > 0
+    h = torch.randn(2, 50, 4, generator=gen)
+    expected = ((h[:, 24:] - h[:, :-24]) ** 2).sum(-1).mean() / 4  # eq. 19: 1/(nm) sum_t sum_i
+    assert losses.seasonal_loss(h).item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        losses.seasonal_loss(torch.zeros(1, 24, 3), k=1, period=24)
+
+
+@pytest.mark.parametrize("stat", losses.TREND_STATS)
+@pytest.mark.parametrize("width,stride", [(24, 1), (24, 24), (5, 3)])
+def test_trend_loss_matches_numpy(stat, width, stride):
+    rng = np.random.default_rng(1)
+    pred, target = rng.normal(size=(4, 72, 2)), rng.normal(size=(4, 72, 2))
+    fn = {"mean": np.mean, "max": np.max, "min": np.min, "var": np.var}[stat]
+    gaps = []
+    for start in range(0, 72 - width + 1, stride):
+        gaps.append(fn(pred[:, start:start + width], axis=1) - fn(target[:, start:start + width], axis=1))
+    expected = np.mean(np.square(gaps))
+    got = losses.trend_loss(torch.from_numpy(pred), torch.from_numpy(target), width, stat, stride)
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_trend_losses_sum_the_weighted_terms():
+    gen = torch.Generator().manual_seed(2)
+    pred, target = torch.randn(3, 24, 1, generator=gen), torch.randn(3, 24, 1, generator=gen)
+    weights = {"mean": 0.0, "max": 0.05, "min": 0.1, "var": 0.0}
+    expected = 0.05 * losses.trend_loss(pred, target, 24, "max") + 0.1 * losses.trend_loss(pred, target, 24, "min")
+    assert losses.trend_losses(pred, target, weights, 24).item() == pytest.approx(expected.item())
+    assert losses.trend_losses(pred, pred, weights, 24).item() == 0.0
+
+
+def test_model_exposes_hidden_states_for_every_step():
+    for cell in ("rnn", "lstm", "gru"):
+        model = RecurrentForecaster(n_features=3, hidden=8, cell=cell)
+        pred, hidden = model(torch.zeros(2, 48, 1), torch.zeros(2, 48, 3), torch.zeros(2, 24, 3))
+        assert pred.shape == (2, 24, 1) and hidden.shape == (2, 72, 8)
+
+
+def test_config_defaults_follow_the_paper_and_bad_values_are_rejected():
+    cfg = task.SeasonalGRUConfig()
+    assert (cfg.hidden, cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == (64, "rmsprop", 1e-3, 64, 12)
+    assert cfg.grad_clip > 0 and (cfg.input_len, cfg.horizon) == (336, 24)
+    tied = build_config(task.SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
+    assert tied.trend_weights == {"mean": 0.0, "max": 0.05, "min": 0.05, "var": 0.0}
+    hour = build_config(task.SeasonalGRUConfig, {"target": "hour_ahead", "price_lags": [1, 24]})
+    assert (hour.input_len, hour.horizon) == (14, 1)
+    for bad in ({"lambda_s": -0.1}, {"cell": "transformer"}, {"target": "week"},
+                {"target": "hour_ahead", "lambda_s": 0.05},  # 15 steps < T = 24
+                {"target": "hour_ahead", "lambda_maxmin": 0.05},  # horizon 1 < w = 24
+                {"price_lags": [12]}):  # not known a day ahead
+        with pytest.raises(ConfigError):
+            build_config(task.SeasonalGRUConfig, bad)
+
+
+def test_search_spaces_name_config_fields():
+    names = set(field_names(task.SeasonalGRUConfig))
+    for make in spaces.SPACES.values():
+        assert set(make()) <= names
+    grid = spaces.loss_grid()
+    assert is_grid(grid) and grid_size(grid) == 12
+    assert grid["lambda_s"].values == (0.0, 0.05, 0.1, 0.15) and grid["lambda_maxmin"].values == (0.0, 0.05, 0.1)
+
+
+def test_price_metrics_by_hand():
+    truth = np.concatenate([np.arange(24.0), np.arange(24.0) + 10])
+    pred = truth + np.r_[np.zeros(23), 2.0, np.zeros(24)]
+    m = task.price_metrics(pred, truth)
+    assert m["mae"] == pytest.approx(2 / 48) and m["rmse"] == pytest.approx(math.sqrt(4 / 48))
+    assert m["mae_max"] == pytest.approx(1.0) and m["mae_min"] == 0.0
+
+
+@needs_fr
+def test_tiny_fit_under_local_context(one_thread, tmp_path):
+    spec = task.SPEC
+    cfg = build_config(spec.config_cls, {**spec.smoke_overrides, "lambda_s": 0.05, "lambda_maxmin": 0.05,
+                                         "checkpoint_every": 1})
+    data = spec.load_data(cfg, spec.default_dataset, str(DATA_ROOT))
+    ctx = LocalContext(device="cpu", checkpoint_root=tmp_path)
+    result = spec.fit(cfg, data, ctx)
+    for key in ("val_loss", "test_rmse", "test_mae", "test_mae_max", "test_mae_min", "test_naive_rmse"):
+        assert math.isfinite(result.metrics[key])
+    assert result.outputs["test_pred"].shape == (182 * 24,)
+    assert len(ctx.history) == cfg.epochs and ctx.latest_checkpoint
+    figures = spec.plots(result, data)
+    assert set(figures) == {"test_forecast.png", "training_curves.png"}
+    again = spec.fit(cfg, data, LocalContext(device="cpu"))
+    assert again.metrics["test_rmse"] == pytest.approx(result.metrics["test_rmse"], rel=1e-6)
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
