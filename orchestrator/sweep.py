@@ -99,15 +99,26 @@ def _run_options(job: TrialJob, params: Any) -> RunOptions:
                       gpus_per_worker=job.gpus_per_worker, cpus_per_worker=job.cpus_per_worker)
 
 
-def _trial_run(job: TrialJob, trial_id: str, trial_name: str) -> str:
-    """The trial's MLflow child run: reused when a resumed trial starts again."""
+def _trial_run(job: TrialJob, trial_id: str, trial_name: str) -> tuple[str, dict[str, float] | None]:
+    """The trial's MLflow child run, and its final metrics if it already finished.
+
+    A resumed sweep may start a trial again whose run finished just before the
+    driver died (Tune's own state is saved periodically): that trial is not
+    trained twice; its recorded result is reported instead. An unfinished run is
+    reused, so a resume never duplicates runs.
+    """
+    client = tracking.client(job.uri)
     existing = tracking.find_child(job.uri, job.experiment_id, job.parent_run_id, TRIAL_TAG, trial_id)
     if existing:
-        tracking.client(job.uri).update_run(existing, status="RUNNING")
-        return existing
-    return tracking.start_run(job.uri, job.experiment_id, trial_name,
-                              {tracking.KIND_TAG: "trial", TRIAL_TAG: trial_id, SWEEP_TAG: job.sweep_name},
-                              parent_run_id=job.parent_run_id)
+        run = client.get_run(existing)
+        if run.info.status == "FINISHED" and run.data.tags.get("orch.complete") == "1":
+            return existing, dict(run.data.metrics)
+        client.update_run(existing, status="RUNNING")
+        return existing, None
+    run_id = tracking.start_run(job.uri, job.experiment_id, trial_name,
+                                {tracking.KIND_TAG: "trial", TRIAL_TAG: trial_id, SWEEP_TAG: job.sweep_name},
+                                parent_run_id=job.parent_run_id)
+    return run_id, None
 
 
 def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
@@ -118,7 +129,10 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
     trial_id = context.get_trial_id()
     spec = get_spec(job.model)
     params = build_config(spec.config_cls, config, source="search space", base=job.base_params)
-    run_id = _trial_run(job, trial_id, context.get_trial_name())
+    run_id, recorded = _trial_run(job, trial_id, context.get_trial_name())
+    if recorded is not None:
+        tune.report({**recorded, "done": 1.0})
+        return
     run = _run_options(job, params)
     data_ref = data_box[0]
     data = ray.get(data_ref)
@@ -145,6 +159,7 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
     except Exception as exc:
         tracking.end_run(job.uri, run_id, "FAILED", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         raise
+    tracking.set_tags(job.uri, run_id, {"orch.complete": "1"})
     tracking.end_run(job.uri, run_id)
     if final:
         tune.report({**final, "done": 1.0})
@@ -280,8 +295,10 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
     return summary
 
 
-def _close_orphans(uri: str, experiment_id: str, parent_run_id: str, errors: dict[str, str]) -> None:
-    """Child runs left RUNNING: errored trials -> FAILED; early-stopped -> FINISHED."""
+def _close_orphans(uri: str, experiment_id: str, parent_run_id: str, errors: dict[str, str],
+                   interrupted: bool) -> None:
+    """Child runs left RUNNING: errored -> FAILED; interrupted -> KILLED (a resume
+    reuses them); otherwise the scheduler stopped them early -> FINISHED."""
     children = tracking.client(uri).search_runs(
         [experiment_id], filter_string=f"tags.`{tracking.PARENT_TAG}` = '{parent_run_id}' "
                                        f"and attributes.status = 'RUNNING'")
@@ -289,9 +306,23 @@ def _close_orphans(uri: str, experiment_id: str, parent_run_id: str, errors: dic
         trial_id = child.data.tags.get(TRIAL_TAG, "")
         if trial_id in errors:
             tracking.end_run(uri, child.info.run_id, "FAILED", error=errors[trial_id])
+        elif interrupted:
+            tracking.end_run(uri, child.info.run_id, "KILLED")
         else:
             tracking.set_tags(uri, child.info.run_id, {"orch.stopped_early": "scheduler"})
             tracking.end_run(uri, child.info.run_id)
+
+
+def _was_interrupted(results: Any, rows: list[dict], total: int, opts: SweepOptions, seconds: float) -> bool:
+    """True when trials are left to run (Ctrl-C, a dead driver), not when a time
+    budget ran out by design."""
+    if opts.time_budget_s and seconds >= opts.time_budget_s:
+        return False
+    try:
+        statuses = [trial.status for trial in results._experiment_analysis.trials]
+    except AttributeError:  # pragma: no cover - private API moved: fall back to counting
+        statuses = ["TERMINATED"] * len(rows)
+    return len(statuses) < total or any(status not in ("TERMINATED", "ERROR") for status in statuses)
 
 
 def finish_sweep(uri: str, experiment_id: str, parent_run_id: str, name: str, spec: Any, results: Any,
@@ -306,14 +337,14 @@ def finish_sweep(uri: str, experiment_id: str, parent_run_id: str, name: str, sp
             errors[str(trial_id)] = f"{type(result.error).__name__}: {result.error}".splitlines()[0][:500]
         rows.append({"trial_id": trial_id, "config": result.config or {}, "metrics": metrics,
                      "error": bool(result.error)})
-    _close_orphans(uri, experiment_id, parent_run_id, errors)
-    finished = [r for r in rows if not r["error"] and spec.metric in r["metrics"]]
+    interrupted = _was_interrupted(results, rows, total, opts, seconds)
+    _close_orphans(uri, experiment_id, parent_run_id, errors, interrupted)
+    finished = [r for r in rows if not r["error"] and "done" in r["metrics"] or
+                (opts.scheduler == "asha" and not r["error"] and spec.metric in r["metrics"])]
     summary: dict[str, Any] = {"name": name, "parent_run_id": parent_run_id, "trials": len(rows),
                                "failed": len(errors), "seconds": seconds, "tracking_uri": uri}
     tracking.log_metrics(uri, parent_run_id, {"trials_finished": len(finished), "trials_failed": len(errors),
                                               "sweep_seconds": seconds})
-    interrupted = len(rows) < total or any(not r["error"] and "done" not in r["metrics"] and
-                                           opts.scheduler == "fifo" for r in rows)
     if finished:
         pick = min if spec.mode == "min" else max
         best = pick(finished, key=lambda r: r["metrics"][spec.metric])

@@ -190,7 +190,7 @@ def run_loop(
                 loss = train_step(model, batch, epoch)
             if not torch.isfinite(loss.detach()):
                 raise TrainingDiverged(
-                    f"training loss became {float(loss):.4g} at epoch {epoch + 1}, batch {batch_index + 1}"
+                    f"training loss became {float(loss.detach()):.4g} at epoch {epoch + 1}, batch {batch_index + 1}"
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -1,0 +1,65 @@
+"""CLI input validation: bad values exit 2 with one line, before Ray starts."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from orchestrator.__main__ import main
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["train", "--model", "timemixer", "--set", "dropout=1.5"], "dropout: expected a number in [0, 1)"),
+    (["train", "--model", "timemixer", "--set", "lr=0"], "lr: expected a number > 0"),
+    (["train", "--model", "timemixer", "--set", "colour=blue"], "unknown key 'colour'"),
+    (["train", "--model", "timemixer", "--set", "n_heads=16"], "no attention heads"),
+    (["train", "--model", "timemixer", "--set", "lr"], "expected key=value"),
+    (["train", "--model", "timemixer", "--dataset", "imagenet"], "supports"),
+    (["train", "--model", "timemixer", "--workers", "0"], "--workers"),
+    (["sweep", "--model", "timemixer", "--space", "huge"], "unknown search space 'huge'"),
+    (["sweep", "--model", "timemixer", "--search", "bayes"], "--search"),
+    (["sweep", "--model", "timemixer", "--space", "default", "--search", "grid"], "non-grid entries"),
+    (["sweep", "--resume", "never-ran", "--storage", "/nonexistent"], "no sweep 'never-ran'"),
+])
+def test_bad_values_exit_2_before_ray(argv, needle, capsys, mlflow_uri):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not ray.is_initialized()
+
+
+def test_missing_data_file_exits_2(tmp_path, monkeypatch, capsys, mlflow_uri):
+    monkeypatch.setenv("ORCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["train", "--model", "timemixer", "--dataset", "etth1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ett/ETTh1.csv not found" in err and str(tmp_path) in err
+    assert len(err.splitlines()) == 1
+    assert not ray.is_initialized()
+
+
+def test_windows_longer_than_splits_exit_2(capsys, mlflow_uri):
+    argv = ["train", "--model", "timemixer", "--set", "input_len=3000", "--set", "output_len=1000"]
+    assert main(argv) == 2
+    assert "too short for input_len=3000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("model: [unclosed", "invalid YAML"),
+    ("- a\n- b\n", "mapping"),
+    ("model: timemixer\nparams:\n  dropout: 2\n", "dropout"),
+    ("model: timemixer\nlearning_rate: 1\n", "unknown key"),
+])
+def test_bad_yaml_exit_2(tmp_path, text, needle, capsys, mlflow_uri):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(path) in err or needle in err
+
+
+def test_datasets_lists_models_and_files(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "timemixer" in out and "etth1" in out and "synthetic_wells" in out

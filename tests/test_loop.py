@@ -1,0 +1,83 @@
+"""The shared epoch loop on a tiny regression problem, without Ray."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from trainables.config import TrainConfig
+from trainables.context import LocalContext
+from trainables.loop import TrainingDiverged, run_loop
+
+
+def _problem(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(256, 4, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.01 * torch.randn(256, 1, generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    return x, y, loader
+
+
+def _fit(cfg: TrainConfig, ctx: LocalContext, val_offset: list[float] | None = None):
+    torch.manual_seed(cfg.seed)
+    x, y, loader = _problem()
+    model = nn.Linear(4, 1)
+    calls = {"n": 0}
+
+    def step(net, batch, epoch):
+        return nn.functional.mse_loss(net(batch[0]), batch[1])
+
+    def evaluate(net):
+        calls["n"] += 1
+        loss = float(nn.functional.mse_loss(net(x), y))
+        if val_offset is not None:
+            loss += val_offset[min(calls["n"], len(val_offset)) - 1]
+        return {"val_loss": loss}
+
+    return run_loop(model, loader, cfg, ctx, step, evaluate)
+
+
+@pytest.mark.parametrize("scheduler", ["none", "onecycle", "cosine", "cosine_restarts"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "sgd"])
+def test_loop_learns_with_every_optimiser_and_schedule(scheduler, optimizer):
+    cfg = TrainConfig(epochs=6, lr=0.05, optimizer=optimizer, scheduler=scheduler, warmup_epochs=1, t0=2,
+                      weight_decay=1e-4, grad_clip=5.0)
+    result = _fit(cfg, LocalContext("cpu"))
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    assert result.best_metric == min(h["val_loss"] for h in result.history)
+
+
+def test_early_stopping_restores_best_weights():
+    # validation gets worse after epoch 2: patience 2 stops at epoch 4
+    offsets = [0.0, -1.0, 5.0, 6.0, 7.0, 8.0]
+    cfg = TrainConfig(epochs=6, lr=0.01, patience=2)
+    result = _fit(cfg, LocalContext("cpu"), offsets)
+    assert result.stopped_early and len(result.history) == 4 and result.best_epoch == 2
+
+
+def test_resume_mid_run_trains_only_the_remaining_epochs(tmp_path):
+    ctx = LocalContext("cpu", checkpoint_root=tmp_path)
+    _fit(TrainConfig(epochs=2, lr=0.05), ctx)
+    state = torch.load(tmp_path / "latest" / "state.pt", weights_only=True)
+    assert state["epoch"] == 1
+    resumed_ctx = LocalContext("cpu", resume_from=tmp_path / "latest")
+    result = _fit(TrainConfig(epochs=5, lr=0.05), resumed_ctx)
+    assert [h["epoch"] for h in resumed_ctx.history] == [3.0, 4.0, 5.0]
+    assert len(result.history) == 5
+
+
+def test_nan_loss_stops_with_a_clear_status():
+    cfg = TrainConfig(epochs=2, lr=1e38, optimizer="sgd")
+    with pytest.raises(TrainingDiverged, match="training loss became"):
+        _fit(cfg, LocalContext("cpu"))
+
+
+def test_bf16_autocast_runs_on_cpu():
+    result = _fit(replace(TrainConfig(epochs=2, lr=0.05), precision="bf16"), LocalContext("cpu"))
+    assert math.isfinite(result.best_metric)

@@ -1,0 +1,95 @@
+"""End-to-end with a real local Ray cluster, real Optuna and a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.__main__ import main
+
+pytestmark = pytest.mark.ray
+SMOKE = ["--model", "timemixer", "--smoke", "--space", "smoke"]
+
+
+def _runs(uri: str, experiment: str):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_optuna_sweep_logs_parent_and_finished_children(ray_cluster, mlflow_uri, tmp_path, capsys):
+    argv = ["sweep", *SMOKE, "--samples", "3", "--search", "tpe", "--experiment", "sweep3",
+            "--storage", str(tmp_path / "ray"), "--name", "tpe3"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "best trial" in out and "mlflow ui --backend-store-uri" in out
+    client, runs = _runs(mlflow_uri, "sweep3")
+    parents = [r for r in runs if r.data.tags.get("orch.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert "best_val_loss" in parent.data.metrics and "best.lr" in parent.data.params
+    assert any(a.path.startswith("best_trial") for a in client.list_artifacts(parent.info.run_id))
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert {"lr", "dropout", "d_model", "seed", "dataset"} <= set(child.data.params)
+        assert {"val_loss", "test_mse", "test_mae", "train_loss"} <= set(child.data.metrics)
+        assert child.data.tags["orch.data_checksum"] and child.data.tags["orch.git_revision"]
+        assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2  # per epoch
+
+
+def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
+    argv = ["train", "--model", "timemixer", "--smoke", "--workers", "2", "--experiment", "ddp",
+            "--storage", str(tmp_path / "ray")]
+    assert main(argv) == 0
+    client, runs = _runs(mlflow_uri, "ddp")
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.data.params["workers"] == "2"
+    spread = client.get_metric_history(run.info.run_id, "ddp_weight_max_diff")
+    assert len(spread) == 2 and all(m.value == 0.0 for m in spread)
+    assert "test_mse" in run.data.metrics
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster, mlflow_uri, tmp_path):
+    storage = tmp_path / "ray"
+    argv = ["sweep", *SMOKE, "--samples", "3", "--concurrency", "1", "--search", "random",
+            "--experiment", "resume", "--storage", str(storage), "--name", "interrupted",
+            "--set", "epochs=4", "--no-trial-plots"]
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *argv], env=env, cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 240
+    for line in proc.stderr:
+        if "trial 1/3 done" in line or time.time() > deadline:
+            break
+    time.sleep(1.0)  # let the second trial start
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    client, runs = _runs(mlflow_uri, "resume")
+    finished_before = {r.data.tags["orch.trial_id"] for r in runs
+                       if r.data.tags.get("orch.kind") == "trial" and r.info.status == "FINISHED"}
+    assert len(finished_before) >= 1
+    parent = next(r for r in runs if r.data.tags.get("orch.kind") == "sweep")
+    assert parent.info.status == "KILLED"
+
+    assert main(["sweep", "--resume", "interrupted", "--storage", str(storage)]) == 0
+    client, runs = _runs(mlflow_uri, "resume")
+    children = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
+    trial_ids = [r.data.tags["orch.trial_id"] for r in children]
+    assert len(trial_ids) == len(set(trial_ids)) == 3, "no duplicate MLflow runs"
+    for child in children:
+        assert child.info.status == "FINISHED"
+        history = client.get_metric_history(child.info.run_id, "train_loss")
+        if child.data.tags["orch.trial_id"] in finished_before:
+            assert len(history) == 4, "finished trials were not re-run"
+    parent = next(r for r in runs if r.data.tags.get("orch.kind") == "sweep")
+    assert parent.info.status == "FINISHED"
