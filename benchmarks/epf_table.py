@@ -1,0 +1,198 @@
+"""The paper's Table 3 on EPEX-France 2016H1 (seed 002): baselines and GRU variants.
+
+    ORCH_DATA_DIR=../shared/data python benchmarks/epf_table.py --seeds 3 --epochs 12
+
+Trains in-process without Ray (each seed of each variant is one ``fit`` under
+LocalContext, spread over ``--jobs`` processes with one torch thread each). The
+orchestrator's sweep / ensemble commands drive the full 10-seed lambda grid; this
+script is the quick, reproducible table. Prints mean +- std over seeds, the
+seed-ensemble (mean forecast) score, and the paper's numbers beside ours; writes
+JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+METRICS = ("rmse", "mae", "mae_max", "mae_min")
+# Table 3 of the paper: RMSE, MAE, MAE_MAX, MAE_MIN (means over 10 trainings).
+PAPER = {
+    "ARIMA": (6.41, 4.77, 5.15, 4.82), "SVR": (4.91, 3.71, 4.27, 3.34), "KRR": (5.14, 3.75, 3.81, 3.78),
+    "RNN": (5.09, 3.75, 3.72, 3.78), "LSTM": (4.90, 3.65, 3.65, 3.61), "GRU": (4.83, 3.54, 3.64, 3.56),
+    "GRU S0.1": (4.71, 3.49, 3.53, 3.53), "GRU S0.05": (4.74, 3.45, 3.53, 3.48),
+    "GRU T0.1": (4.85, 3.57, 3.41, 3.41), "GRU T0.05": (4.83, 3.54, 3.39, 3.42),
+    "GRU S0.1 T0.1": (4.68, 3.45, 3.35, 3.33), "GRU S0.05 T0.05": (4.60, 3.34, 3.38, 3.27),
+}
+# variant -> config overrides (T = lambda_MAX = lambda_MIN)
+VARIANTS = {
+    "RNN": {"cell": "rnn"}, "LSTM": {"cell": "lstm"}, "GRU": {},
+    "GRU S0.1": {"lambda_s": 0.1}, "GRU S0.05": {"lambda_s": 0.05},
+    "GRU T0.1": {"lambda_maxmin": 0.1}, "GRU T0.05": {"lambda_maxmin": 0.05},
+    "GRU S0.1 T0.1": {"lambda_s": 0.1, "lambda_maxmin": 0.1},
+    "GRU S0.05 T0.05": {"lambda_s": 0.05, "lambda_maxmin": 0.05},
+}
+BASELINES = ("naive 24h", "naive 168h", "ARIMA", "SVR", "KRR")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="trainings per variant (paper: 10)")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs per training (paper: 12)")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every GRU variant (JSON values), e.g. train_stride=6")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "epf_table.json"))
+    return parser.parse_args(argv)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def train_one(job: tuple[str, dict, str | None]) -> dict:
+    """One training in a worker process: returns its metrics and test forecast."""
+    import torch
+
+    torch.set_num_threads(1)
+    from trainables.config import build_config
+    from trainables.context import LocalContext
+    from trainables.seasonal_gru import task
+
+    variant, overrides, data_dir = job
+    cfg = build_config(task.SeasonalGRUConfig, overrides)
+    data = _data(cfg, data_dir)
+    result = task.fit(cfg, data, LocalContext(device="cpu"))
+    return {"variant": variant, "config": overrides, "metrics": result.metrics,
+            "test_pred": result.outputs["test_pred"].tolist()}
+
+
+_DATA: dict = {}
+
+
+def _data(cfg, data_dir):
+    """Data per worker, loaded once per distinct preprocessing."""
+    from trainables.seasonal_gru import task
+
+    key = (cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
+    if key not in _DATA:
+        _DATA[key] = task.load_data(cfg, "epf_fr", data_dir)
+    return _DATA[key]
+
+
+def run_baselines(names: list[str], data_dir: str | None) -> dict[str, dict]:
+    from data.epf import load_epf
+    from trainables.seasonal_gru import baselines
+
+    data = load_epf(data_dir)
+    rows: dict[str, dict] = {}
+    for name in names:
+        started = time.perf_counter()
+        extra: dict = {}
+        if name.startswith("naive"):
+            metrics = baselines.naive_metrics(data, int(name.split()[1].rstrip("h")))
+        elif name == "ARIMA":
+            fit = baselines.fit_arima(data)
+            metrics = baselines.score_test(data, baselines.arima_forecast(data, fit))
+            extra = {"ar": fit.ar.tolist(), "ma": fit.ma.tolist()}
+        else:
+            prices, extra = baselines.kernel_forecast(data, name.lower())
+            metrics = baselines.score_test(data, prices)
+        rows[name] = {"metrics": metrics, "seconds": time.perf_counter() - started, **extra}
+    return rows
+
+
+def summarise(runs: list[dict], truth: np.ndarray) -> dict:
+    """Mean +- std over seeds, and the score of the seeds' mean forecast."""
+    from trainables.seasonal_gru.task import price_metrics
+
+    table = {m: [r["metrics"][f"test_{m}"] for r in runs] for m in METRICS}
+    ensemble = price_metrics(np.mean([r["test_pred"] for r in runs], axis=0), truth)
+    return {
+        "mean": {m: float(np.mean(v)) for m, v in table.items()},
+        "std": {m: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for m, v in table.items()},
+        "ensemble": ensemble, "seeds": len(runs),
+        "best_epoch": [r["metrics"]["best_epoch"] for r in runs],
+        "fit_seconds": float(np.mean([r["metrics"]["fit_seconds"] for r in runs])),
+    }
+
+
+def format_table(baseline_rows: dict, variant_rows: dict) -> str:
+    head = f"{'model':<18}" + "".join(f"{m:>15}" for m in ("RMSE", "MAE", "MAE_MAX", "MAE_MIN"))
+    head += f"{'ens RMSE/MAE':>16}   paper RMSE / MAE / MAX / MIN"
+    lines = [head, "-" * len(head)]
+    for name, row in baseline_rows.items():
+        cells = "".join(f"{row['metrics'][m]:>15.2f}" for m in METRICS)
+        lines.append(f"{name:<18}{cells}{'':>16}   {_paper(name)}")
+    for name, row in variant_rows.items():
+        cells = "".join(f"{row['mean'][m]:>9.2f}±{row['std'][m]:<5.2f}" for m in METRICS)
+        ens = f"{row['ensemble']['rmse']:.2f}/{row['ensemble']['mae']:.2f}"
+        lines.append(f"{name:<18}{cells}{ens:>16}   {_paper(name)}")
+    return "\n".join(lines)
+
+
+def _paper(name: str) -> str:
+    return " / ".join(f"{v:.2f}" for v in PAPER[name]) if name in PAPER else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    overrides = {"epochs": args.epochs, **parse_overrides(args.set)}
+    started = time.perf_counter()
+    baseline_rows = run_baselines(args.baselines, args.data_dir)
+    jobs = [(v, {**overrides, **VARIANTS[v], "seed": s}, args.data_dir)
+            for v in args.variants for s in range(args.seeds)]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = list(pool.map(train_one, jobs))
+    from data.epf import load_epf
+
+    data = load_epf(args.data_dir)
+    lo, hi = data.splits["test"]
+    variant_rows = {v: summarise([r for r in runs if r["variant"] == v], data.prices[lo:hi]) for v in args.variants}
+    print(format_table(baseline_rows, variant_rows))
+    report = {
+        "benchmark": "epf_table", "seeds": args.seeds, "epochs": args.epochs, "overrides": overrides,
+        "baselines": baseline_rows, "variants": variant_rows, "paper": PAPER,
+        "runs": [{k: v for k, v in r.items() if k != "test_pred"} for r in runs],
+        "seconds": time.perf_counter() - started, "machine": f"{platform.node()} {os.cpu_count()} cpus",
+        "git": _git_revision(),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
