@@ -28,7 +28,7 @@ class BlockParams:
 
     max_blocks: int = 6000
     min_fill: float = 0.98
-    general_rounds: int = 0
+    general_rounds: int = -1  # -1: auto, one round on instances with >= 40 box types (helped there, hurt below)
     root_branches: int = 4  # first-level branches offered to the orchestrator
 
 
@@ -80,7 +80,8 @@ def solve(
 
 def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[list[Placement], int]:
     bp = params.blocks
-    table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, bp.general_rounds)
+    rounds = bp.general_rounds if bp.general_rounds >= 0 else int(len(instance.types) >= 40)
+    table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, rounds)
     stock = np.array([t.quantity for t in instance.types])
     packer = Packer(instance.container, table, stock, support, params.beam.rank)
     if params.jitter > 0 and seed:
