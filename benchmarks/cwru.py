@@ -70,7 +70,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--label-fraction", type=float, default=0.05, help="0 = skip the few-label runs")
     p.add_argument("--label-epochs", type=int, default=40, help="fine-tuning epochs with few labels")
     p.add_argument("--skip-full", action="store_true")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads; 1 avoids OpenMP spin-waits when the cores are shared")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=None)
     return p.parse_args()
@@ -89,7 +90,11 @@ def base_values(args: argparse.Namespace) -> dict:
 def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:
     cfg = build_config(BearingConfig, values, source=name)
     started = time.perf_counter()
-    result = SPEC.fit(cfg, data, LocalContext(device="cpu"))
+    def progress(metrics: dict, _checkpoint: str | None) -> None:
+        print(f"  {name} stage {metrics['stage']:.0f} epoch {metrics['epoch']:.0f}: loss {metrics['train_loss']:.4f} "
+              f"val_acc {metrics['val_acc']:.4f} ({metrics['epoch_seconds']:.1f} s)", flush=True)
+
+    result = SPEC.fit(cfg, data, LocalContext(device="cpu", on_report=progress))
     keep = {k: v for k, v in result.metrics.items() if "_precision_" not in k and "_recall_" not in k
             and "_f1_" not in k}
     entry = {"name": name, "config": values, "metrics": keep, "wall_s": time.perf_counter() - started,

@@ -18,6 +18,15 @@ torch.manual_seed(0)
 X = torch.randn(4, 512)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on shared cores OpenMP spin-waits make 2 threads ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_each_branch_gives_a_256d_feature():
     s = shape_for("small")
     with torch.no_grad():

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoint_stage, snr_tag
 from trainables.config import build_config
@@ -13,6 +14,15 @@ from trainables.context import LocalContext
 from trainables.errors import ConfigError
 
 DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on shared cores OpenMP spin-waits make 2 threads ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
