@@ -232,7 +232,8 @@ def _trainable(job: TrialJob, data_ref: Any, run: RunOptions):
     fn = tune.with_parameters(run_trial, job=job, data_box=[data_ref])
     if run.distributed:
         # The trial only drives its Train gang; the gang's workers hold the CPUs.
-        return tune.with_resources(fn, {"cpu": 0})
+        # (a non-empty bundle that takes no CPU: a 1-byte logical memory request).
+        return tune.with_resources(fn, {"cpu": 0, "memory": 1})
     resources = {"cpu": run.cpus_per_worker}
     if run.gpus_per_worker:
         resources["gpu"] = run.gpus_per_worker

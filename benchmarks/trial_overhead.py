@@ -1,0 +1,124 @@
+"""Per-trial overhead: an in-process Tune trial and a 2-worker TorchTrainer trial,
+each against a minimal plain PyTorch loop running the same epochs on the same data.
+
+    python benchmarks/trial_overhead.py [--trials 4] [--epochs 3]
+
+Prints a ratio table and writes benchmarks/results/trial_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from benchmarks.common import table, write_report  # noqa: E402
+from trainables.config import build_config  # noqa: E402
+from trainables.context import LocalContext  # noqa: E402
+from trainables.timemixer.task import (SPEC, TimeMixerConfig, build_model, load_data,  # noqa: E402
+                                       predict_split, split_dataset)
+from data.windows import keep_batch  # noqa: E402
+
+
+def workload(epochs: int) -> TimeMixerConfig:
+    """A small fixed TimeMixer run on synthetic wells (a few seconds per epoch)."""
+    return build_config(TimeMixerConfig, {
+        "input_len": 96, "output_len": 24, "d_model": 16, "d_ff": 32, "e_layers": 2, "moving_avg": 13,
+        "epochs": epochs, "batch_size": 64, "patience": 0, "scheduler": "onecycle",
+    })
+
+
+def plain_loop(cfg: TimeMixerConfig, data) -> float:
+    """The minimal loop: same model, windows, optimiser and per-epoch validation."""
+    torch.manual_seed(cfg.seed)
+    started = time.perf_counter()
+    train = split_dataset(cfg, data, "train", cfg.step_len)
+    val = split_dataset(cfg, data, "val", 1)
+    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=keep_batch)
+    model = build_model(cfg, data)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(loader),
+                                                pct_start=cfg.pct_start)
+    for _ in range(cfg.epochs):
+        model.train()
+        for x, y, xm, _ in loader:
+            loss = torch.nn.functional.mse_loss(model(x, xm), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        predict_split(model, val, cfg.eval_batch_size, torch.device("cpu"), data.target_channels)
+    return time.perf_counter() - started
+
+
+def our_loop(cfg: TimeMixerConfig, data) -> float:
+    started = time.perf_counter()
+    SPEC.fit(cfg, data, LocalContext("cpu"))
+    return time.perf_counter() - started
+
+
+def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, plots: bool) -> float:
+    """Wall time of a sweep of ``trials`` trials run one at a time."""
+    from orchestrator.config import RunOptions, SweepOptions
+    from orchestrator.sweep import run_sweep
+    from search_spaces.space import Grid
+
+    run = RunOptions(model="timemixer", dataset="synthetic_wells", params=cfg, experiment="bench-overhead",
+                     workers=workers)
+    opts = SweepOptions(space_name="seeds", space={"seed": Grid(tuple(range(trials)))}, search="grid",
+                        samples=1, concurrency=1, storage=storage, trial_plots=plots,
+                        name=f"overhead-w{workers}-p{int(plots)}-{int(time.time())}")
+    data = load_data(cfg, "synthetic_wells", None)
+    started = time.perf_counter()
+    run_sweep(run, opts, data)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # a trial gets one CPU; so does the baseline
+    cfg = workload(args.epochs)
+    data = load_data(cfg, "synthetic_wells", None)
+    plain = float(np.median([plain_loop(cfg, data) for _ in range(2)]))
+    ours = float(np.median([our_loop(cfg, data) for _ in range(2)]))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
+        from orchestrator import cluster
+
+        cluster.connect(None)
+        warm = tune_sweep(cfg, 1, 1, tmp, False)  # first sweep pays imports and worker start
+        in_process = tune_sweep(cfg, args.trials, 1, tmp, False) / args.trials
+        in_process_plots = tune_sweep(cfg, args.trials, 1, tmp, True) / args.trials
+        gang = tune_sweep(cfg, 2, 2, tmp, False) / 2
+    rows = [
+        {"path": "plain PyTorch loop", "seconds_per_run": plain, "overhead_s": 0.0, "ratio": 1.0},
+        {"path": "our loop, no Ray", "seconds_per_run": ours, "overhead_s": ours - plain, "ratio": ours / plain},
+        {"path": "in-process Tune trial", "seconds_per_run": in_process, "overhead_s": in_process - plain,
+         "ratio": in_process / plain},
+        {"path": "in-process trial + plots", "seconds_per_run": in_process_plots,
+         "overhead_s": in_process_plots - plain, "ratio": in_process_plots / plain},
+        {"path": "2-worker TorchTrainer trial", "seconds_per_run": gang, "overhead_s": gang - plain,
+         "ratio": gang / plain},
+    ]
+    print(table(rows, ["path", "seconds_per_run", "overhead_s", "ratio"]))
+    print(f"(first, warm-up sweep of one trial: {warm:.1f} s; anchors: ~1.1 s/trial Tune overhead, "
+          "~21-25 s per 2-worker gloo trial)")
+    path = write_report("trial_overhead", {"trials": args.trials, "epochs": args.epochs, "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
