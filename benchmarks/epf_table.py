@@ -101,11 +101,12 @@ def _data(cfg, data_dir):
     return _DATA[key]
 
 
-def run_baselines(names: list[str], data_dir: str | None) -> dict[str, dict]:
-    from data.epf import load_epf
-    from trainables.seasonal_gru import baselines
+def run_baselines(names: list[str], overrides: dict, data_dir: str | None) -> dict[str, dict]:
+    """Baselines on the GRU variants' preprocessing (so exogenous inputs match)."""
+    from trainables.config import build_config
+    from trainables.seasonal_gru import baselines, task
 
-    data = load_epf(data_dir)
+    data = _data(build_config(task.SeasonalGRUConfig, overrides), data_dir)
     rows: dict[str, dict] = {}
     for name in names:
         started = time.perf_counter()
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     overrides = {"epochs": args.epochs, **parse_overrides(args.set)}
     started = time.perf_counter()
-    baseline_rows = run_baselines(args.baselines, args.data_dir)
+    baseline_rows = run_baselines(args.baselines, overrides, args.data_dir)
     jobs = [(v, {**overrides, **VARIANTS[v], "seed": s}, args.data_dir)
             for v in args.variants for s in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -112,12 +112,18 @@ def _arma_path(d: np.ndarray, eps: np.ndarray, fit: ArimaFit, mean: float, origi
 # --- SVR and KRR ------------------------------------------------------------------
 
 def day_features(data: EpfData, origins: np.ndarray, lag_days: int) -> np.ndarray:
-    """Per forecast day: the eq. 26 prices of the previous ``lag_days`` days and the
-    target day's day-of-week one-hot (known in advance)."""
+    """Per forecast day: the eq. 26 prices of the previous ``lag_days`` days, the
+    target day's day-of-week one-hot and, when the data carries them, its 24-hour
+    day-ahead load and generation forecasts (all known before the auction)."""
     lag = lag_days * HOURS_PER_DAY
     windows = np.stack([data.z[o - lag:o] for o in origins])
     dow = (data.timestamps[origins].astype("datetime64[D]").view("int64") - 4) % 7  # 1970-01-01 was a Thursday
-    return np.concatenate([windows, np.eye(7)[dow]], axis=1)
+    parts = [windows, np.eye(7)[dow]]
+    for name in ("load_forecast", "generation_forecast"):
+        if name in data.feature_names:
+            column = data.features[:, data.feature_names.index(name)]
+            parts.append(np.stack([column[o:o + HOURS_PER_DAY] for o in origins]))
+    return np.concatenate(parts, axis=1)
 
 
 def day_targets(data: EpfData, origins: np.ndarray) -> np.ndarray:

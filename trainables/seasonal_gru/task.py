@@ -54,7 +54,7 @@ class SeasonalGRUConfig(TrainConfig):
     price_lags: tuple[int, ...] = (24, 168)
     # data (eq. 26 and its robustness options, see data/epf.py)
     clip_quantile: float = 0.001
-    smooth_days: int = 0
+    smooth_days: int = 7  # 0 = the paper's raw 4-value slot means (see data/epf.py)
     exogenous: bool = False  # day-ahead load / generation forecasts as inputs
     # model
     cell: str = "gru"
