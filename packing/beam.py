@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packing import kernels as K
 from packing.blocks import BlockTable
 
 Spaces = np.ndarray  # (S, 6) int64 rows x0 y0 z0 x1 y1 z1
@@ -52,26 +53,32 @@ class State:
 
 
 class Packer:
-    """The block-building moves for one instance, constraints and block table."""
+    """The block-building moves for one instance, constraints and block table.
+
+    The moves themselves are compiled kernels (packing/kernels.py); this class holds
+    the instance's arrays and wraps them into immutable ``State`` transitions.
+    """
 
     def __init__(self, container: tuple[int, int, int], table: BlockTable, stock: np.ndarray,
                  support: bool, rank: str = "fit", waste_weight: float = 1.0) -> None:
         self.cont = np.array(container, dtype=np.int64)
         self.t = table
-        self.stock = stock.astype(np.int32)
-        self.support = support
+        self.stock = stock.astype(np.int64)
+        self.support = bool(support)
         self.rank = rank
-        self.waste_weight = waste_weight
+        self.waste_weight = float(waste_weight)
         self.noise: np.ndarray | None = None  # optional seed-driven score perturbation per block
-        self.bx, self.by, self.bz = (np.ascontiguousarray(table.dims[:, k]) for k in range(3))
-        self.req = table.req.astype(np.int32)
+        self.dims = np.ascontiguousarray(table.dims, dtype=np.int64)
+        self.vol = np.ascontiguousarray(table.vol, dtype=np.int64)
+        self.req = np.ascontiguousarray(table.req, dtype=np.int64)
+        self.top = np.ascontiguousarray(table.top, dtype=np.int64)
         # the smallest extent along each axis of any single box, by type (to drop dead spaces)
         n = len(stock)
         self.type_min = np.zeros((n, 3), dtype=np.int64)
         for t in range(n):
-            ex = np.array(table.orients[t])
-            self.type_min[t] = ex.min(0)
+            self.type_min[t] = np.array(table.orients[t]).min(0)
         self.reach = tuple(_reach_table(int(self.cont[a]), {e[a] for o in table.orients for e in o}) for a in range(3))
+        self._no_noise = np.zeros(0, dtype=np.float64)
 
     def root(self) -> State:
         L, W, H = self.cont
@@ -80,128 +87,28 @@ class Packer:
     # ------------------------------------------------------------------ moves
     def pick_space(self, st: State) -> int:
         """Index of the space nearest a container corner (ties: larger volume)."""
-        s = st.spaces
-        dx = np.minimum(s[:, 0], self.cont[0] - s[:, 3])
-        dy = np.minimum(s[:, 1], self.cont[1] - s[:, 4])
-        dz = s[:, 2]
-        d = np.sort(np.stack([dx, dy, dz], 1), 1)
-        vol = (s[:, 3:] - s[:, :3]).prod(1)
-        return int(np.lexsort((-vol, d[:, 2], d[:, 1], d[:, 0]))[0])
+        return int(K.pick_space(st.spaces, self.cont))
 
     def candidates(self, st: State, space: int, k: int) -> np.ndarray:
         """Up to ``k`` blocks that fit ``space`` with the boxes left, best first."""
-        s = st.spaces[space]
-        ex = s[3:] - s[:3]
-        fit = np.flatnonzero((self.bx <= ex[0]) & (self.by <= ex[1]) & (self.bz <= ex[2]))
-        if len(fit) == 0:
-            return fit
-        if self.rank == "volume":
-            return self._first_feasible(fit, st.left, k)
-        cand = fit[(self.req[fit] <= st.left).all(1)]
-        if len(cand) <= 1:
-            return cand
-        score = self._fit_score(cand, ex)
-        if len(cand) > k:
-            top = np.argpartition(-score, k - 1)[:k]
-            cand, score = cand[top], score[top]
-        return cand[np.lexsort((cand, -score))]
+        return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.req, *self.reach,
+                              self.rank == "fit", self.waste_weight, self._noise(), int(k))
 
-    def _first_feasible(self, fit: np.ndarray, left: np.ndarray, k: int) -> np.ndarray:
-        """The first ``k`` stock-feasible blocks in volume order (cheap chunked scan)."""
-        out: list[int] = []
-        chunk = max(32, 4 * k)
-        for lo in range(0, len(fit), chunk):
-            part = fit[lo:lo + chunk]
-            out.extend(part[(self.req[part] <= left).all(1)].tolist())
-            if len(out) >= k:
-                break
-        return np.array(out[:k], dtype=np.int64)
-
-    def _fit_score(self, cand: np.ndarray, ex: np.ndarray) -> np.ndarray:
-        """Block volume minus the volume it strands in its space.
-
-        Along each axis the margin a block leaves can only be filled up to the largest
-        sum of box extents that fits it (a 1D knapsack over the instance's extents,
-        precomputed); the rest of that margin is lost. This prefers blocks that fill a
-        space snugly over slightly larger ones that strand unusable slivers.
-        """
-        dims = self.t.dims[cand]
-        lost = np.zeros(len(cand), dtype=np.float64)
-        for a in range(3):
-            o1, o2 = (j for j in range(3) if j != a)
-            gap = ex[a] - dims[:, a]
-            waste = gap - self.reach[a][gap]
-            lost += waste * ex[o1] * ex[o2]
-        inner = self.t.dims[cand].prod(1) - self.t.vol[cand]
-        score = self.t.vol[cand] - self.waste_weight * (lost + inner)
-        return score if self.noise is None else score + self.noise[cand]
+    def _noise(self) -> np.ndarray:
+        return self._no_noise if self.noise is None else np.ascontiguousarray(self.noise, dtype=np.float64)
 
     def place(self, st: State, space: int, block: int) -> State:
         """The state after putting ``block`` in the anchor corner of ``space``."""
-        s = st.spaces[space]
-        d = self.t.dims[block]
-        x = s[0] if s[0] <= self.cont[0] - s[3] else s[3] - d[0]
-        y = s[1] if s[1] <= self.cont[1] - s[4] else s[4] - d[1]
-        z = s[2]
-        lo = np.array([x, y, z], dtype=np.int64)
-        hi = lo + d
         left = st.left - self.req[block]
-        spaces = self._split(st.spaces, lo, hi, block)
-        spaces = self._prune(spaces, left)
-        return State(spaces, left, st.placed + ((int(block), int(x), int(y), int(z)),), st.volume + int(self.t.vol[block]))
+        mins = K.space_mins(left, self.type_min)
+        spaces, (x, y, z) = K.place_block(st.spaces, int(space), int(block), self.cont, self.dims, self.top,
+                                          self.support, mins)
+        return State(spaces, left, st.placed + ((int(block), int(x), int(y), int(z)),),
+                     st.volume + int(self.vol[block]))
 
     def drop_space(self, st: State, space: int) -> State:
         """The state without ``space`` (nothing left fits it)."""
-        return State(np.delete(st.spaces, space, 0), st.left, st.placed, st.volume)
-
-    def _split(self, spaces: Spaces, lo: np.ndarray, hi: np.ndarray, block: int) -> Spaces:
-        hit = (np.minimum(spaces[:, 3:], hi) > np.maximum(spaces[:, :3], lo)).all(1)
-        keep = spaces[~hit]
-        pieces = [keep]
-        for s in spaces[hit]:
-            for a in range(3):
-                if lo[a] > s[a]:
-                    p = s.copy()
-                    p[3 + a] = lo[a]
-                    pieces.append(p[None])
-                if hi[a] < s[3 + a]:
-                    p = s.copy()
-                    p[a] = hi[a]
-                    if a == 2 and self.support:
-                        p = self._above(p, lo, block)
-                        if p is None:
-                            continue
-                    pieces.append(p[None])
-        return np.concatenate(pieces)
-
-    def _above(self, p: np.ndarray, lo: np.ndarray, block: int) -> np.ndarray | None:
-        """Under C2, the part of space ``p`` over the block's fully covered top."""
-        ox, oy, tx, ty = self.t.top[block]
-        x0, y0 = max(p[0], lo[0] + ox), max(p[1], lo[1] + oy)
-        x1, y1 = min(p[3], lo[0] + ox + tx), min(p[4], lo[1] + oy + ty)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return np.array([x0, y0, p[2], x1, y1, p[5]], dtype=np.int64)
-
-    def _prune(self, spaces: Spaces, left: np.ndarray) -> Spaces:
-        """Drop spaces no remaining box fits, and spaces inside other spaces."""
-        if len(spaces) == 0:
-            return spaces
-        avail = left > 0
-        if not avail.any():
-            return spaces[:0]
-        mins = self.type_min[avail].min(0)
-        ext = spaces[:, 3:] - spaces[:, :3]
-        spaces = spaces[(ext >= mins).all(1)]
-        if len(spaces) < 2:
-            return spaces
-        lo, hi = spaces[:, :3], spaces[:, 3:]
-        inside = (lo[:, None, :] >= lo[None, :, :]).all(2) & (hi[:, None, :] <= hi[None, :, :]).all(2)
-        np.fill_diagonal(inside, False)
-        # identical spaces contain each other: keep the first of each
-        same = inside & inside.T
-        inside &= ~np.triu(same)
-        return spaces[~inside.any(1)]
+        return State(K.drop_row(st.spaces, int(space)), st.left, st.placed, st.volume)
 
     # ------------------------------------------------------------------ search
     def step(self, st: State, k: int) -> tuple[State, int, np.ndarray]:
@@ -216,11 +123,12 @@ class Packer:
 
     def greedy(self, st: State) -> State:
         """Complete ``st`` always taking the best ranked block of the chosen space."""
-        while True:
-            st, sp, cand = self.step(st, 1)
-            if sp < 0:
-                return st
-            st = self.place(st, sp, int(cand[0]))
+        added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.req, self.top,
+                               self.support, self.type_min, *self.reach, self.rank == "fit",
+                               self.waste_weight, self._noise())
+        placed = st.placed + tuple((int(b), int(x), int(y), int(z)) for b, x, y, z in rows)
+        left = st.left - self.req[rows[:, 0]].sum(0) if len(rows) else st.left
+        return State(st.spaces[:0], left, placed, st.volume + int(added))
 
 
 class Search:
