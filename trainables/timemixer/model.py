@@ -37,6 +37,9 @@ class TimeMixerShape:
     use_norm: bool = True
     mark_features: int = 0  # calendar features per step; 0 = none
     out_channels: int = 0  # 0 = same as channels
+    n_outputs: int = 1  # values per step and channel (3 for the 0.1/0.5/0.9 quantiles)
+    n_series: int = 0  # learned per-series (per-well) embedding; 0 = none
+    aux_heads: bool = False  # multi-task: trend direction + decline rate from the encoder
 
 
 class RevIN(nn.Module):
@@ -216,13 +219,20 @@ class TimeMixer(nn.Module):
         self.embedding = TokenEmbedding(c_in, shape.d_model, shape.mark_features, shape.dropout)
         self.blocks = nn.ModuleList(PastDecomposableMixing(shape, self.lengths) for _ in range(shape.e_layers))
         self.predictors = nn.ModuleList(nn.Linear(length, shape.output_len) for length in self.lengths)
+        self.n_outputs = shape.n_outputs
         if shape.channel_independence:
-            self.projection = nn.Linear(shape.d_model, 1)
+            self.projection = nn.Linear(shape.d_model, shape.n_outputs)
         else:
-            self.projection = nn.Linear(shape.d_model, self.out_channels)
+            self.projection = nn.Linear(shape.d_model, self.out_channels * shape.n_outputs)
             self.pre_decompose = MovingAvgDecomposition(shape.moving_avg)
             self.residual_layers = nn.ModuleList(nn.Linear(n, n) for n in self.lengths)
             self.regression_layers = nn.ModuleList(nn.Linear(n, shape.output_len) for n in self.lengths)
+        # Extras of the seed guide; absent (no parameters) at their defaults, so the
+        # reference model and its parameter count are unchanged.
+        self.series_embedding = nn.Embedding(shape.n_series, shape.d_model) if shape.n_series else None
+        if shape.aux_heads:
+            self.direction_head = nn.Linear(shape.d_model, 1)
+            self.decline_head = nn.Linear(shape.d_model, 1)
 
     def _downsample(self, x: torch.Tensor, marks: torch.Tensor | None):
         xs, ms = [x], [marks]
@@ -239,7 +249,25 @@ class TimeMixer(nn.Module):
             ms.append(None if marks is None else marks[:, :: window ** (i + 1), :][:, : xs[-1].shape[1]])
         return xs, ms
 
-    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None) -> torch.Tensor:
+    def series_vectors(self, series_id: torch.Tensor) -> torch.Tensor:
+        """(batch, d_model) embeddings of the series ids (mixup blends these)."""
+        if self.series_embedding is None:
+            raise ValueError("this model has no series embedding (n_series = 0)")
+        return self.series_embedding(series_id)
+
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None,
+                series: torch.Tensor | None = None) -> torch.Tensor:
+        """Forecast (batch, output_len, out_channels[, n_outputs when > 1])."""
+        return self.forward_all(x, marks, series)["forecast"]
+
+    def forward_all(self, x: torch.Tensor, marks: torch.Tensor | None = None,
+                    series: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Forecast plus what auxiliary losses need: the finest-scale hidden states
+        and, with ``aux_heads``, trend-direction logits and decline rates (both per
+        channel, in the window's normalised units).
+
+        ``series`` is either integer ids (batch,) or ready vectors (batch, d_model).
+        """
         batch, _, channels = x.shape
         xs, ms = self._downsample(x, marks)
         xs = [norm.normalize(xi) for norm, xi in zip(self.norms, xs)]
@@ -252,22 +280,44 @@ class TimeMixer(nn.Module):
             tokens = [season for season, _ in parts]
             residual_trends = [trend for _, trend in parts]
         hidden = [self.embedding(t, m) for t, m in zip(tokens, ms)]
+        if series is not None and self.series_embedding is not None:
+            vec = self.series_vectors(series) if series.dim() == 1 else series
+            if self.shape.channel_independence:
+                vec = vec.repeat_interleave(channels, dim=0)
+            hidden = [h + vec.unsqueeze(1) for h in hidden]
         for block in self.blocks:
             hidden = block(hidden)
         outputs = []
+        n_out = self.n_outputs
         for i, h in enumerate(hidden):
             out = self.predictors[i](h.transpose(1, 2)).transpose(1, 2)  # (B*, output_len, d_model)
             out = self.projection(out)
             if self.shape.channel_independence:
-                out = out.reshape(batch, channels, self.shape.output_len).transpose(1, 2)
+                out = out.reshape(batch, channels, self.shape.output_len, n_out).permute(0, 2, 1, 3)
             else:
+                out = out.reshape(batch, self.shape.output_len, self.out_channels, n_out)
                 trend = residual_trends[i].transpose(1, 2)
                 trend = self.regression_layers[i](self.residual_layers[i](trend)).transpose(1, 2)
-                out = out + trend[..., : self.out_channels]
+                out = out + trend[..., : self.out_channels].unsqueeze(-1)
             outputs.append(out)
-        forecast = torch.stack(outputs, dim=-1).sum(-1)
+        forecast = torch.stack(outputs, dim=-1).sum(-1)  # (B, L, C, n_out)
         channels_out = slice(0, self.out_channels) if self.out_channels != channels else None
-        return self.norms[0].denormalize(forecast, channels_out)
+        forecast = torch.stack([self.norms[0].denormalize(forecast[..., k], channels_out) for k in range(n_out)], -1)
+        if n_out == 1:
+            forecast = forecast[..., 0]
+        else:  # quantiles: sorting keeps them non-crossing whatever the affine signs
+            forecast = forecast.sort(dim=-1).values
+        result = {"forecast": forecast, "hidden": hidden[0]}
+        if self.shape.aux_heads:
+            pooled = hidden[0].mean(dim=1)  # (B*, d_model)
+            direction, decline = self.direction_head(pooled), self.decline_head(pooled)
+            if self.shape.channel_independence:
+                direction = direction.reshape(batch, channels)
+                decline = decline.reshape(batch, channels)
+            else:  # one summary for all channels
+                direction, decline = direction.expand(batch, channels), decline.expand(batch, channels)
+            result["direction_logit"], result["decline_rate"] = direction, decline
+        return result
 
 
 def count_parameters(model: nn.Module) -> int:
