@@ -48,6 +48,10 @@ class State:
     placed: tuple[tuple[int, int, int, int], ...]
     volume: int
 
+    def key(self) -> bytes:
+        """Identity of what can still happen: residual spaces and stock (not the order)."""
+        return self.spaces.tobytes() + self.left.tobytes()
+
     def child(self) -> "State":
         return State(self.spaces, self.left, self.placed, self.volume)
 
@@ -170,12 +174,17 @@ class Search:
         k = max(self.params.branching, 1)
         while beam and not self.out_of_budget():
             children: list[tuple[int, int, State]] = []
+            seen: set[bytes] = set()
             for st in beam:
                 st, sp, cand = self.p.step(st, k)
                 if sp < 0:
                     continue
                 for b in cand:
                     child = self.p.place(st, sp, int(b))
+                    key = child.key()
+                    if key in seen:
+                        continue  # the same free space and stock reached by another order
+                    seen.add(key)
                     score = self.complete(child).volume
                     children.append((score, len(children), child))
                     if self.out_of_budget():
