@@ -53,6 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", metavar="NAME", help="resume an interrupted sweep by name or path")
     sweep.set_defaults(func=commands.sweep)
 
+    ensemble = sub.add_parser("ensemble", help="seed ensembles of a sweep's top-k configurations")
+    ensemble.add_argument("--sweep", default="", help="the source sweep: its name or MLflow parent run id")
+    ensemble.add_argument("--model", help="without --sweep: the one configuration's model family")
+    ensemble.add_argument("--dataset", help="without --sweep: its dataset")
+    ensemble.add_argument("--config", help="without --sweep: YAML run config")
+    ensemble.add_argument("--smoke", action="store_true", help="without --sweep: tiny seconds-long members")
+    ensemble.add_argument("--top-k", type=int, default=3, help="distinct configurations to take (default 3)")
+    ensemble.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
+    ensemble.add_argument("--first-seed", type=int, default=0)
+    ensemble.add_argument("--rank-weights", default="0.5,0.3,0.2", help="fixed weights by configuration rank")
+    ensemble.add_argument("--set", action="append", metavar="KEY=VALUE", help="override member config fields")
+    ensemble.add_argument("--export", action="store_true", help="export and register the ensemble")
+    ensemble.add_argument("--rule", default="greedy", help="weights to export: greedy | mean | rank")
+    ensemble.add_argument("--registered-name", default="", help="model registry name")
+    ensemble.add_argument("--name", default="", help="ensemble run name")
+    ensemble.add_argument("--concurrency", type=int, default=0)
+    for flag, text in (("--data-dir", "directory searched first for data files"),
+                       ("--experiment", "MLflow experiment (default: the sweep's)"),
+                       ("--address", "Ray cluster address"), ("--storage", "Ray results directory")):
+        ensemble.add_argument(flag, help=text)
+    ensemble.set_defaults(func=commands.ensemble)
+
+    export = sub.add_parser("export", help="export a finished ensemble as one registered MLflow model")
+    export.add_argument("--ensemble", required=True, help="ensemble name or MLflow parent run id")
+    export.add_argument("--rule", default="greedy", help="greedy | mean | rank")
+    export.add_argument("--registered-name", default="")
+    export.add_argument("--data-dir")
+    export.set_defaults(func=commands.export)
+
     demo = sub.add_parser("demo", help="offline demo sweep: TimeMixer on synthetic wells")
     demo.add_argument("--samples", type=int, default=8)
     demo.add_argument("--storage", default=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 from types import ModuleType
@@ -78,6 +79,55 @@ def demo(args: argparse.Namespace) -> int:
     from orchestrator.__main__ import build_parser
 
     return sweep(build_parser().parse_args(argv))
+
+
+def ensemble(args: argparse.Namespace) -> int:
+    from orchestrator.config import parse_set
+    from orchestrator.ensemble import EnsembleOptions, run_ensemble
+    from trainables.config import check
+
+    check(args.top_k >= 1, "--top-k", "an integer >= 1", args.top_k)
+    check(args.seeds >= 1, "--seeds", "an integer >= 1", args.seeds)
+    check(args.rule in ("greedy", "mean", "rank"), "--rule", "greedy, mean or rank", args.rule)
+    try:
+        shares = tuple(float(x) for x in args.rank_weights.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--rank-weights: expected comma-separated numbers, got {args.rank_weights!r}") from exc
+    check(all(x >= 0 for x in shares) and sum(shares) > 0, "--rank-weights", "non-negative, positive sum", shares)
+    opts = EnsembleOptions(
+        source=args.sweep, top_k=args.top_k, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+        rank_share=shares, export=args.export, export_rule=args.rule, registered_name=args.registered_name,
+        name=args.name, storage=_storage(args), concurrency=args.concurrency,
+        overrides=tuple(parse_set(args.set).items()),
+    )
+    single = None
+    if not args.sweep:
+        args.seed, args.workers, args.gpus_per_worker, args.cpus_per_worker = None, None, None, None
+        single = resolve_run(args)
+        load_checked(single)  # bad data fails here, before Ray
+        opts = dataclasses.replace(opts, overrides=())
+    result = run_ensemble(opts, args.data_dir, args.experiment, args.address, single)
+    metric = result["metric"]
+    print(f"ensemble {result['name']}: {len(result['members'])} members (MLflow parent run {result['parent_run_id']})")
+    stats = result["stats"]
+    print(f"  members, test {metric}: {stats[f'rankall_test_{metric}_mean']:.5g} "
+          f"+- {stats[f'rankall_test_{metric}_std']:.5g} (mean +- std over seeds and configurations)")
+    print(f"  best single member (by val): test {metric} {result['best_member'][f'test_{metric}']:.5g}")
+    for rule, outcome in sorted(result["rules"].items()):
+        print(f"  {rule:16s} val {metric} {outcome['val'][metric]:.5g}   test {metric} {outcome['test'][metric]:.5g}")
+    if "model_uri" in result:
+        print(f"  exported: {result['model_uri']}")
+    print(f"look at it: {tracking.ui_hint(result['tracking_uri'])}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from orchestrator.ensemble import run_export
+
+    uri = run_export(args.ensemble, args.rule, args.registered_name, args.data_dir)
+    print(f"exported {uri}")
+    print(f"serve it: mlflow models serve -m {uri} --env-manager local --host 127.0.0.1 --port 5001")
+    return 0
 
 
 def print_summary(summary: dict[str, Any]) -> None:

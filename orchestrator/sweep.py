@@ -92,6 +92,9 @@ class TrialJob:
     gpus_per_worker: float
     cpus_per_worker: float
     trial_plots: bool
+    # Ensembles: the configurations members start from, picked by "member_rank".
+    bases: tuple = ()
+    child_kind: str = "trial"
 
 
 def _run_options(job: TrialJob, params: Any) -> RunOptions:
@@ -99,7 +102,8 @@ def _run_options(job: TrialJob, params: Any) -> RunOptions:
                       gpus_per_worker=job.gpus_per_worker, cpus_per_worker=job.cpus_per_worker)
 
 
-def _trial_run(job: TrialJob, trial_id: str, trial_name: str) -> tuple[str, dict[str, float] | None]:
+def _trial_run(job: TrialJob, trial_id: str, trial_name: str,
+               extra_tags: dict[str, str]) -> tuple[str, dict[str, float] | None]:
     """The trial's MLflow child run, and its final metrics if it already finished.
 
     A resumed sweep may start a trial again whose run finished just before the
@@ -115,9 +119,8 @@ def _trial_run(job: TrialJob, trial_id: str, trial_name: str) -> tuple[str, dict
             return existing, dict(run.data.metrics)
         client.update_run(existing, status="RUNNING")
         return existing, None
-    run_id = tracking.start_run(job.uri, job.experiment_id, trial_name,
-                                {tracking.KIND_TAG: "trial", TRIAL_TAG: trial_id, SWEEP_TAG: job.sweep_name},
-                                parent_run_id=job.parent_run_id)
+    tags = {tracking.KIND_TAG: job.child_kind, TRIAL_TAG: trial_id, SWEEP_TAG: job.sweep_name, **extra_tags}
+    run_id = tracking.start_run(job.uri, job.experiment_id, trial_name, tags, parent_run_id=job.parent_run_id)
     return run_id, None
 
 
@@ -128,8 +131,14 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
     context = tune.get_context()
     trial_id = context.get_trial_id()
     spec = get_spec(job.model)
-    params = build_config(spec.config_cls, config, source="search space", base=job.base_params)
-    run_id, recorded = _trial_run(job, trial_id, context.get_trial_name())
+    config = dict(config)
+    base, extra_tags = job.base_params, {}
+    if "member_rank" in config:  # an ensemble member: one of the sweep's top configurations
+        rank = int(config.pop("member_rank"))
+        base = job.bases[rank]
+        extra_tags = {"orch.member_rank": str(rank), "orch.seed": str(config.get("seed", base.seed))}
+    params = build_config(spec.config_cls, config, source="search space", base=base)
+    run_id, recorded = _trial_run(job, trial_id, context.get_trial_name(), extra_tags)
     if recorded is not None:
         tune.report({**recorded, "done": 1.0})
         return
@@ -241,8 +250,13 @@ def _trainable(job: TrialJob, data_ref: Any, run: RunOptions):
 
 
 def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = False,
-              parent_run_id: str | None = None, uri: str | None = None) -> dict[str, Any]:
-    """Start (or resume) a sweep and return a summary of its best trial."""
+              parent_run_id: str | None = None, uri: str | None = None, kind: str = "sweep",
+              bases: tuple = (), parent_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start (or resume) a sweep and return a summary of its best trial.
+
+    ``kind="ensemble"`` with ``bases`` trains members: the space then holds
+    ``member_rank`` (which base configuration) and ``seed``.
+    """
     spec = run.spec
     uri = uri or tracking.resolve_tracking_uri()
     cluster.connect(run.address)
@@ -253,7 +267,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
     total = total_trials(opts)
     if not resume:
         parent_run_id = tracking.start_run(uri, experiment_id, name, {
-            tracking.KIND_TAG: "sweep", SWEEP_TAG: name, "orch.model": run.model, "orch.dataset": run.dataset,
+            **(parent_tags or {}), tracking.KIND_TAG: kind, SWEEP_TAG: name, "orch.model": run.model, "orch.dataset": run.dataset,
             "orch.search": opts.search, "orch.scheduler": opts.scheduler, "orch.space": opts.space_name,
             "orch.data_checksum": getattr(data, "checksum", ""),
         })
@@ -267,7 +281,8 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
     else:
         tracking.client(uri).update_run(parent_run_id, status="RUNNING")
     job = TrialJob(run.model, run.dataset, run.params, uri, experiment_id, parent_run_id, name, opts.storage,
-                   run.workers, run.gpus_per_worker, run.cpus_per_worker, opts.trial_plots)
+                   run.workers, run.gpus_per_worker, run.cpus_per_worker, opts.trial_plots, bases,
+                   "member" if kind == "ensemble" else "trial")
     trainable = _trainable(job, ray.put(data), run)
     callbacks = [ProgressCallback(spec.metric, spec.mode, total)]
     progress(f"[sweep] {name}: {total} trials of {run.model} on {run.dataset} "

@@ -66,3 +66,32 @@ def get_spec(name: str) -> TrainableSpec:
     if name not in FAMILIES:
         raise ConfigError(f"--model: unknown model {name!r}; expected one of {names()}")
     return importlib.import_module(FAMILIES[name]).SPEC
+
+
+@dataclass(frozen=True)
+class EnsembleAdapter:
+    """What ensembles and export need of a family, beyond training.
+
+    ``predict`` returns (predictions, truths) for a split: forecasts (N, H, C) in
+    scaled units, or class probabilities (N, K) with integer labels. ``score`` turns
+    them into metrics without a split prefix; ``metric``/``mode`` name the one that
+    greedy selection optimises on validation data. ``serving`` builds the picklable
+    feature pipeline an exported model uses on raw input.
+    """
+
+    build_model: Callable[[Any, Any], nn.Module]
+    predict: Callable[[nn.Module, Any, Any, str], tuple[Any, Any]]
+    score: Callable[[Any, Any], dict[str, float]]
+    serving: Callable[[Any, Any], Any]
+    metric: str = "mse"
+    mode: str = "min"
+
+
+def get_adapter(name: str) -> EnsembleAdapter:
+    """The family's ensemble adapter (``trainables.<family>.serving.ADAPTER``)."""
+    get_spec(name)
+    module_name = FAMILIES[name].rsplit(".", 1)[0] + ".serving"
+    try:
+        return importlib.import_module(module_name).ADAPTER
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"--model: {name!r} does not support ensembles yet (no {module_name})") from exc
