@@ -40,4 +40,46 @@ def smoke() -> Space:
     }
 
 
-SPACES = {"default": default, "grid": grid, "demo": demo, "smoke": smoke}
+def seed_guide() -> Space:
+    """Every improvement of the user's guide as a searchable option, with its ranges
+    (d_model {64..256}, dropout 0.05-0.3, lr 1e-5..1e-3 log). Window lengths are
+    left to the run (they depend on the dataset: the guide's 3000/1000/50)."""
+    return {
+        "d_model": Choice((64, 128, 192, 256)),
+        "d_ff": Choice((128, 256, 512, 768)),
+        "e_layers": IntRange(2, 6),
+        "dropout": Uniform(0.05, 0.3),
+        "lr": LogUniform(1e-5, 1e-3),
+        "weight_decay": Choice((0.0, 1e-5, 1e-4)),
+        "scheduler": Choice(("onecycle", "cosine_restarts")),
+        "eta_min": Choice((0.0, 1e-6)),
+        "noise_std": Choice((0.0, 0.01, 0.05)),
+        "jitter": Choice((0, 10)),
+        "mixup_prob": Choice((0.0, 0.3)),
+        "loss": Choice(("mse", "mae", "weighted_mae", "combined", "quantile")),
+        "scaler": Choice(("standard", "robust")),
+        "smooth_window": Choice((0, 21)),
+        "clip_sigma": Choice((0.0, 3.0)),
+        "feat_cumulative": Choice((False, True)),
+        "feat_rate_change": Choice((False, True)),
+        "feat_rolling": Choice((0, 30)),
+        "series_embedding": Choice((False, True)),
+        "multitask": Choice((False, True)),
+    }
+
+
+def loss_weights() -> Space:
+    """The combined loss's weights (guide: 0.1 MSE, 0.2 trend) and the shared
+    seasonal/trend-statistic weights (seed 002 ranges)."""
+    return {
+        "loss": Choice(("combined",)),
+        "mse_weight": Uniform(0.0, 0.5),
+        "trend_weight": Uniform(0.0, 0.5),
+        "trend_max_weight": Uniform(0.0, 0.1),
+        "trend_min_weight": Uniform(0.0, 0.1),
+        "seasonal_weight": Uniform(0.0, 0.15),
+    }
+
+
+SPACES = {"default": default, "grid": grid, "demo": demo, "smoke": smoke, "seed_guide": seed_guide,
+          "loss_weights": loss_weights}
