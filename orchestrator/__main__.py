@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data-dir")
     export.set_defaults(func=commands.export)
 
+    compare = sub.add_parser("compare", help="leaderboard and report across runs, sweeps, experiments")
+    compare.add_argument("--experiment", action="append", default=[], help="an MLflow experiment (repeatable)")
+    compare.add_argument("--sweep", action="append", default=[], help="a sweep or ensemble name / run id")
+    compare.add_argument("--run", action="append", default=[], help="an MLflow run id (repeatable)")
+    compare.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="runs with this tag")
+    compare.add_argument("--metric", help="rank by this metric (default: the model's)")
+    compare.add_argument("--top", type=int, default=20, help="rows in the terminal leaderboard (0 = all)")
+    compare.add_argument("--out", help="write an HTML report with PNG plots here (also logged to MLflow)")
+    compare.set_defaults(func=commands.compare)
+
     demo = sub.add_parser("demo", help="offline demo sweep: TimeMixer on synthetic wells")
     demo.add_argument("--samples", type=int, default=8)
     demo.add_argument("--storage", default=None)

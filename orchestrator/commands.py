@@ -130,6 +130,17 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare(args: argparse.Namespace) -> int:
+    from orchestrator.compare import run_compare
+
+    result = run_compare(args.experiment, args.sweep, args.run, args.tag, args.metric, args.top, args.out)
+    print(result["table"])
+    print(f"{result['runs']} runs ranked by {result['metric']}")
+    if "report" in result:
+        print(f"report: {result['report']} (MLflow run {result['report_run_id']}, experiment 'comparisons')")
+    return 0
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     print(f"sweep {summary['name']}: {summary['trials']} trials, {summary['failed']} failed, "
           f"{summary['seconds']:.1f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -104,6 +105,23 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     np.testing.assert_allclose(got["std"].to_numpy(), expected["std"].to_numpy(), atol=1e-6, rtol=0)
     assert (got["p10"] <= got["p90"]).all()
     assert predictor_from_bundle is not None
+
+    # compare: a grid sweep and the Optuna sweep of the same space, with the ensemble
+    assert main(["sweep", "--model", "timemixer", "--smoke", "--space", "smoke", "--search", "random",
+                 "--samples", "2", "--experiment", "ens", "--storage", storage, "--name", "rnd",
+                 "--no-trial-plots"]) == 0
+    capsys.readouterr()
+    report = tmp_path / "report"
+    assert main(["compare", "--sweep", "src", "--sweep", "rnd", "--sweep", "ens1", "--out", str(report)]) == 0
+    board = capsys.readouterr().out
+    assert "val_loss" in board and "src" in board and "rnd" in board and "ens1" in board
+    page = (report / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert {"metric_vs_params.png", "learning_curves.png", "ensembles_vs_members.png",
+            "optuna_importances.png"} <= set(images)
+    assert all((report / image).is_file() for image in images)
+    runs = client.search_runs([client.get_experiment_by_name("comparisons").experiment_id])
+    assert any(a.path == "report" for a in client.list_artifacts(runs[0].info.run_id))
 
 
 def _free_port() -> int:
