@@ -79,13 +79,14 @@ def test_eq26_subtracts_the_mean_of_the_same_hour_of_the_year():
 
 
 @needs_fr
-def test_test_period_never_touches_training_statistics(frame):
-    base = epf.build_epf(frame, "x", exogenous=True)
+@pytest.mark.parametrize("smooth", [0, 7])
+def test_test_period_never_touches_training_statistics(frame, smooth):
+    base = epf.build_epf(frame, "x", smooth_days=smooth, exogenous=True)
     changed = frame.copy()
     late = changed.timestamp >= pd.Timestamp("2015-12-01")  # validation and test rows
     changed.loc[late, ["price", "load", "generation"]] *= 7.0
     changed.loc[late, "price"] += 1000.0
-    other = epf.build_epf(changed, "x", exogenous=True)
+    other = epf.build_epf(changed, "x", smooth_days=smooth, exogenous=True)
     np.testing.assert_array_equal(base.profile.mean, other.profile.mean)
     assert (base.profile.std, base.profile.low, base.profile.high) == (
         other.profile.std, other.profile.low, other.profile.high)

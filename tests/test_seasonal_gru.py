@@ -133,3 +133,17 @@ def test_tiny_fit_under_local_context(one_thread, tmp_path):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         task.SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
+
+
+@needs_fr
+def test_windows_keep_targets_inside_their_split():
+    cfg = task.SeasonalGRUConfig()
+    data = task.load_data(cfg, "epf_fr", str(DATA_ROOT))
+    train = task.split_dataset(cfg, data, "train", cfg.train_stride)
+    ends = train.starts.numpy() + cfg.input_len + cfg.horizon
+    assert ends.max() <= data.splits["train"][1] and train.starts.min().item() >= max(cfg.price_lags)
+    for split in ("val", "test"):
+        ds = task.eval_dataset(cfg, data, split)
+        origins = ds.starts.numpy() + cfg.input_len
+        lo, hi = data.splits[split]
+        np.testing.assert_array_equal(origins, np.arange(lo, hi, 24))  # one forecast per day, at midnight
