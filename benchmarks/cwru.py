@@ -43,6 +43,7 @@ ANCHOR = {  # shared/ANCHORS.md, plain WDCNN-style CNN, 80/20 chronological spli
 TARGET = {"clean": 99.5, "snr0": 98.0, "snr-4": 93.0, "labels": 90.0}
 
 ABLATIONS = {
+    "baseline": {},  # the full model at the ablation epochs: what every ablation is compared with
     "time_only": {"branches": ["time"]},
     "freq_only": {"branches": ["freq"]},
     "tf_only": {"branches": ["tf"]},
@@ -98,7 +99,10 @@ def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:
     keep = {k: v for k, v in result.metrics.items() if "_precision_" not in k and "_recall_" not in k
             and "_f1_" not in k}
     entry = {"name": name, "config": values, "metrics": keep, "wall_s": time.perf_counter() - started,
-             "confusion": result.outputs["confusion"].tolist()}
+             "confusion": result.outputs["confusion"].tolist(),
+             "mean_modality_weights": dict(zip(result.outputs["branch_names"],
+                                               result.outputs["modality_weights"].mean(0).round(4).tolist())),
+             "stage_epochs": {k: len(v) for k, v in result.outputs["stages"].items()}}
     record["runs"].append(entry)
     path.write_text(json.dumps(record, indent=1))
     summary = {k: round(v, 4) for k, v in keep.items() if k.endswith("_acc") or k == "seconds_per_epoch"}
