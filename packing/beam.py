@@ -37,6 +37,8 @@ class BeamParams:
     branching: int = 16
     rank: str = "fit"  # fit | volume: how candidate blocks of a space are ordered
     max_evals: int = 0  # deterministic work cap on greedy completions; 0 = only the clock
+    waste: float = 1.0  # weight of stranded volume in the "fit" rank
+    cut_top: bool = False  # C2: only cut the space above a block to its covered top (no stretching over neighbours)
 
 
 @dataclass
@@ -47,13 +49,15 @@ class State:
     left: np.ndarray
     placed: tuple[tuple[int, int, int, int], ...]
     volume: int
+    tops: np.ndarray  # (P, 10) per placed block (C2 only): covered top z, x0, y0, x1, y1; extent x0, y0, z0, x1, y1
 
     def key(self) -> bytes:
         """Identity of what can still happen: residual spaces and stock (not the order)."""
-        return self.spaces.tobytes() + self.left.tobytes()
+        tops = self.tops[np.lexsort(self.tops.T[::-1])] if len(self.tops) > 1 else self.tops
+        return self.spaces.tobytes() + self.left.tobytes() + tops.tobytes()
 
     def child(self) -> "State":
-        return State(self.spaces, self.left, self.placed, self.volume)
+        return State(self.spaces, self.left, self.placed, self.volume, self.tops)
 
 
 class Packer:
@@ -64,13 +68,15 @@ class Packer:
     """
 
     def __init__(self, container: tuple[int, int, int], table: BlockTable, stock: np.ndarray,
-                 support: bool, rank: str = "fit", waste_weight: float = 1.0) -> None:
+                 support: bool, rank: str = "fit", waste_weight: float = 1.0, cut_top: bool = False) -> None:
         self.cont = np.array(container, dtype=np.int64)
         self.t = table
         self.stock = stock.astype(np.int64)
         self.support = bool(support)
         self.rank = rank
         self.waste_weight = float(waste_weight)
+        self.cut_top = bool(cut_top)
+        self.track = self.support and not self.cut_top  # C2: remember covered tops to stretch spaces over
         self.noise: np.ndarray | None = None  # optional seed-driven score perturbation per block
         self.dims = np.ascontiguousarray(table.dims, dtype=np.int64)
         self.vol = np.ascontiguousarray(table.vol, dtype=np.int64)
@@ -86,7 +92,8 @@ class Packer:
 
     def root(self) -> State:
         L, W, H = self.cont
-        return State(np.array([[0, 0, 0, L, W, H]], dtype=np.int64), self.stock.copy(), (), 0)
+        return State(np.array([[0, 0, 0, L, W, H]], dtype=np.int64), self.stock.copy(), (), 0,
+                     np.zeros((0, 10), dtype=np.int64))
 
     # ------------------------------------------------------------------ moves
     def pick_space(self, st: State) -> int:
@@ -105,14 +112,16 @@ class Packer:
         """The state after putting ``block`` in the anchor corner of ``space``."""
         left = st.left - self.req[block]
         mins = K.space_mins(left, self.type_min)
-        spaces, (x, y, z) = K.place_block(st.spaces, int(space), int(block), self.cont, self.dims, self.top,
-                                          self.support, mins)
-        return State(spaces, left, st.placed + ((int(block), int(x), int(y), int(z)),),
-                     st.volume + int(self.vol[block]))
+        corner = K.block_corner(st.spaces[space], int(block), self.cont, self.dims)
+        tops = K.add_top(st.tops, int(block), corner, self.dims, self.top) if self.track else st.tops
+        spaces = K.place_block(st.spaces, int(block), corner, self.cont, self.dims, self.top, self.support,
+                               mins, self.cut_top, tops)
+        x, y, z = (int(v) for v in corner)
+        return State(spaces, left, st.placed + ((int(block), x, y, z),), st.volume + int(self.vol[block]), tops)
 
     def drop_space(self, st: State, space: int) -> State:
         """The state without ``space`` (nothing left fits it)."""
-        return State(K.drop_row(st.spaces, int(space)), st.left, st.placed, st.volume)
+        return State(K.drop_row(st.spaces, int(space)), st.left, st.placed, st.volume, st.tops)
 
     # ------------------------------------------------------------------ search
     def step(self, st: State, k: int) -> tuple[State, int, np.ndarray]:
@@ -129,10 +138,10 @@ class Packer:
         """Complete ``st`` always taking the best ranked block of the chosen space."""
         added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.req, self.top,
                                self.support, self.type_min, *self.reach, self.rank == "fit",
-                               self.waste_weight, self._noise())
+                               self.waste_weight, self._noise(), st.tops, self.cut_top)
         placed = st.placed + tuple((int(b), int(x), int(y), int(z)) for b, x, y, z in rows)
         left = st.left - self.req[rows[:, 0]].sum(0) if len(rows) else st.left
-        return State(st.spaces[:0], left, placed, st.volume + int(added))
+        return State(st.spaces[:0], left, placed, st.volume + int(added), st.tops[:0])
 
 
 class Search:

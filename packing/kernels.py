@@ -63,13 +63,39 @@ def _fits_stock(req: np.ndarray, b: int, left: np.ndarray) -> bool:
 
 
 @njit(**_OPTS)
+def anchor(space: np.ndarray, cont: np.ndarray, d0: int, d1: int) -> tuple[int, int]:
+    """The (x, y) of a d0 x d1 footprint in the space's corner nearest a container corner."""
+    x = space[0] if space[0] <= cont[0] - space[3] else space[3] - d0
+    y = space[1] if space[1] <= cont[1] - space[4] else space[4] - d1
+    return x, y
+
+
+@njit(**_OPTS)
+def supported(x: int, y: int, d0: int, d1: int, carriers: np.ndarray) -> bool:
+    """True when the footprint is fully covered by the carriers' rectangles.
+
+    Covered top rectangles at one height never overlap in plan (the blocks under them
+    would overlap), so the summed intersection areas measure the covered area exactly.
+    """
+    need = d0 * d1
+    got = 0
+    for i in range(carriers.shape[0]):
+        w = min(x + d0, carriers[i, 2]) - max(x, carriers[i, 0])
+        h = min(y + d1, carriers[i, 3]) - max(y, carriers[i, 1])
+        if w > 0 and h > 0:
+            got += w * h
+    return got >= need
+
+
+@njit(**_OPTS)
 def block_scores(space: np.ndarray, left: np.ndarray, dims: np.ndarray, vol: np.ndarray, req: np.ndarray,
                  reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
                  waste_w: float, noise: np.ndarray, k: int) -> np.ndarray:
     """Up to ``k`` blocks that fit ``space`` with the stock ``left``, best first.
 
     Rank "volume" takes the first feasible blocks of the volume-sorted table; rank
-    "fit" orders every feasible block by the fit score (ties: lower row).
+    "fit" orders every feasible block by the fit score (ties: lower row). Every
+    space's floor is fully carried (see ``place_block``), so C2 needs no check here.
     """
     ex0, ex1, ex2 = space[3] - space[0], space[4] - space[1], space[5] - space[2]
     m = dims.shape[0]
@@ -121,26 +147,35 @@ def _contained(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @njit(**_OPTS)
-def place_block(spaces: np.ndarray, sp: int, block: int, cont: np.ndarray, dims: np.ndarray,
-                top: np.ndarray, support: bool, mins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Put ``block`` into the anchor corner of space ``sp``: (new spaces, corner).
+def block_corner(space: np.ndarray, block: int, cont: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """The low corner of ``block`` put into the anchor corner of ``space`` (on its floor)."""
+    corner = np.empty(3, dtype=np.int64)
+    corner[0], corner[1] = anchor(space, cont, dims[block, 0], dims[block, 1])
+    corner[2] = space[2]
+    return corner
 
-    Every space the block cuts is replaced by its up-to-six maximal remainders
-    (under C2 the one above the block is cut to the block's covered top). Only the
+
+@njit(**_OPTS)
+def place_block(spaces: np.ndarray, block: int, corner: np.ndarray, cont: np.ndarray, dims: np.ndarray,
+                top: np.ndarray, support: bool, mins: np.ndarray, cut_top: bool, tops: np.ndarray) -> np.ndarray:
+    """The residual spaces after putting ``block`` at ``corner``.
+
+    Every space the block cuts is replaced by its up-to-six maximal remainders. Under
+    C2 every space's floor must stay fully carried, so the remainder above the block
+    is cut to the block's covered top; unless ``cut_top`` it is then stretched over
+    the neighbouring covered tops at the same height (``tops``, which already holds
+    this block's) and up to the lowest block above: once a neighbour of equal height
+    stands beside it, one space spans both, where the plain cut keeps two narrow
+    ones. Only the
     new remainders can be redundant (the old spaces were maximal already), so only
     they are tested for containment; spaces too small for any box left are dropped.
     """
-    s = spaces[sp]
-    corner = np.empty(3, dtype=np.int64)
-    corner[0] = s[0] if s[0] <= cont[0] - s[3] else s[3] - dims[block, 0]
-    corner[1] = s[1] if s[1] <= cont[1] - s[4] else s[4] - dims[block, 1]
-    corner[2] = s[2]
     lo0, lo1, lo2 = corner[0], corner[1], corner[2]
     hi0, hi1, hi2 = lo0 + dims[block, 0], lo1 + dims[block, 1], lo2 + dims[block, 2]
     ns = spaces.shape[0]
     keep = np.empty((ns, 6), dtype=np.int64)
     nk = 0
-    pieces = np.empty((6 * ns, 6), dtype=np.int64)
+    pieces = np.empty((6 * ns + 2, 6), dtype=np.int64)
     npc = 0
     for i in range(ns):
         q = spaces[i]
@@ -161,6 +196,8 @@ def place_block(spaces: np.ndarray, sp: int, block: int, cont: np.ndarray, dims:
                 pieces[npc] = q
                 pieces[npc, a] = hi_a
                 if a == 2 and support:
+                    if not cut_top:
+                        continue  # replaced by the stretched spaces below
                     x0 = max(q[0], lo0 + top[block, 0])
                     y0 = max(q[1], lo1 + top[block, 1])
                     x1 = min(q[3], lo0 + top[block, 0] + top[block, 2])
@@ -169,6 +206,8 @@ def place_block(spaces: np.ndarray, sp: int, block: int, cont: np.ndarray, dims:
                         continue
                     pieces[npc, 0], pieces[npc, 1], pieces[npc, 3], pieces[npc, 4] = x0, y0, x1, y1
                 npc += 1
+    if support and not cut_top and hi2 < cont[2]:
+        npc = _stretch(pieces, npc, block, corner, dims, top, cont, tops)
     out = np.empty((nk + npc, 6), dtype=np.int64)
     out[:nk] = keep[:nk]
     n = nk
@@ -189,7 +228,15 @@ def place_block(spaces: np.ndarray, sp: int, block: int, cont: np.ndarray, dims:
         if not dead:
             out[n] = p
             n += 1
-    return out[:n].copy(), corner
+    if support and not cut_top:  # a stretched space may swallow an old one
+        alive = np.ones(n, dtype=np.bool_)
+        for j in range(nk):
+            for i in range(nk, n):
+                if _contained(out[j], out[i]):
+                    alive[j] = False
+                    break
+        return out[:n][alive]
+    return out[:n].copy()
 
 
 @njit(**_OPTS)
@@ -215,7 +262,7 @@ def drop_row(spaces: np.ndarray, i: int) -> np.ndarray:
 def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndarray, vol: np.ndarray,
            req: np.ndarray, top: np.ndarray, support: bool, type_min: np.ndarray,
            reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
-           waste_w: float, noise: np.ndarray) -> tuple[int, np.ndarray]:
+           waste_w: float, noise: np.ndarray, tops: np.ndarray, cut_top: bool) -> tuple[int, np.ndarray]:
     """Complete a partial packing always taking the best ranked block of the chosen space.
 
     Returns the volume added and the placed (block, x, y, z) rows, in order.
@@ -224,6 +271,7 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
     placed = np.empty((64, 4), dtype=np.int64)
     n = 0
     added = 0
+    track = support and not cut_top
     while spaces.shape[0] > 0:
         sp = pick_space(spaces, cont)
         cand = block_scores(spaces[sp], left, dims, vol, req, reach_x, reach_y, reach_z, rank_fit,
@@ -235,7 +283,10 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
         for t in range(left.shape[0]):
             left[t] -= req[b, t]
         mins = space_mins(left, type_min)
-        spaces, corner = place_block(spaces, sp, b, cont, dims, top, support, mins)
+        corner = block_corner(spaces[sp], b, cont, dims)
+        if track:
+            tops = add_top(tops, b, corner, dims, top)
+        spaces = place_block(spaces, b, corner, cont, dims, top, support, mins, cut_top, tops)
         if n == placed.shape[0]:
             bigger = np.empty((2 * n, 4), dtype=np.int64)
             bigger[:n] = placed
@@ -245,3 +296,110 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
         n += 1
         added += vol[b]
     return added, placed[:n].copy()
+
+
+@njit(**_OPTS)
+def add_top(tops: np.ndarray, b: int, corner: np.ndarray, dims: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """``tops`` plus a row for block ``b`` at ``corner``: its covered top rectangle
+    (z, x0, y0, x1, y1), then its own extent (x0, y0, z0, x1, y1)."""
+    out = np.empty((tops.shape[0] + 1, 10), dtype=np.int64)
+    out[:-1] = tops
+    x0 = corner[0] + top[b, 0]
+    y0 = corner[1] + top[b, 1]
+    out[-1, 0] = corner[2] + dims[b, 2]
+    out[-1, 1], out[-1, 2], out[-1, 3], out[-1, 4] = x0, y0, x0 + top[b, 2], y0 + top[b, 3]
+    out[-1, 5], out[-1, 6], out[-1, 7] = corner[0], corner[1], corner[2]
+    out[-1, 8], out[-1, 9] = corner[0] + dims[b, 0], corner[1] + dims[b, 1]
+    return out
+
+
+@njit(**_OPTS)
+def _covered(x0: int, y0: int, x1: int, y1: int, z: int, tops: np.ndarray) -> bool:
+    """True when the rectangle is fully covered by covered tops at height ``z``.
+
+    Covered tops at one height never overlap in plan (the blocks under them would
+    overlap), so summed intersection areas measure the covered area exactly.
+    """
+    got = 0
+    for i in range(tops.shape[0]):
+        if tops[i, 0] != z:
+            continue
+        w = min(x1, tops[i, 3]) - max(x0, tops[i, 1])
+        h = min(y1, tops[i, 4]) - max(y0, tops[i, 2])
+        if w > 0 and h > 0:
+            got += w * h
+    return got >= (x1 - x0) * (y1 - y0)
+
+
+@njit(**_OPTS)
+def _open(x0: int, y0: int, x1: int, y1: int, z: int, tops: np.ndarray) -> bool:
+    """True when the rectangle is covered at height ``z`` and no block stands anywhere above it.
+
+    Refusing to grow under any block above keeps the stretched space as tall as the
+    one over the block itself (a wide but flat space would rarely take a block).
+    """
+    for i in range(tops.shape[0]):
+        t = tops[i]
+        if t[7] >= z and t[5] < x1 and t[8] > x0 and t[6] < y1 and t[9] > y0:
+            return False
+    return _covered(x0, y0, x1, y1, z, tops)
+
+
+@njit(**_OPTS)
+def _grow(r: np.ndarray, side: int, bound: int, z: int, tops: np.ndarray) -> None:
+    """Move edge ``side`` (0: x0, 1: y0, 2: x1, 3: y1) of ``r`` outwards, up to ``bound``,
+    as far as the added strip stays covered and open (``_open``); steps are the carriers' edges."""
+    axis = side % 2
+    up = side >= 2
+    while r[side] != bound:
+        nxt = bound
+        for i in range(tops.shape[0]):
+            if tops[i, 0] != z:
+                continue
+            for e in (tops[i, 1 + axis], tops[i, 3 + axis]):
+                if up and r[side] < e < nxt:
+                    nxt = e
+                if not up and nxt < e < r[side]:
+                    nxt = e
+        s = r.copy()
+        s[side] = nxt
+        if up:
+            lo = r.copy()
+            lo[axis] = r[side]
+            ok = _open(lo[0], lo[1], s[2], s[3], z, tops)
+        else:
+            hi = r.copy()
+            hi[2 + axis] = r[side]
+            ok = _open(s[0], s[1], hi[2], hi[3], z, tops)
+        if not ok:
+            return
+        r[side] = nxt
+
+
+@njit(**_OPTS)
+def _stretch(pieces: np.ndarray, npc: int, b: int, corner: np.ndarray, dims: np.ndarray, top: np.ndarray,
+             cont: np.ndarray, tops: np.ndarray) -> int:
+    """Append the free spaces standing on block ``b``'s covered top stretched over covered
+    neighbours at its height (once growing along x first, once along y first), each
+    reaching up to the lowest placed block above it.
+
+    The stretched floor is fully covered by tops at that height, so no block can cross
+    that plane there; blocks above it start at or over it and bound the ceiling.
+    """
+    z = corner[2] + dims[b, 2]
+    x0, y0 = corner[0] + top[b, 0], corner[1] + top[b, 1]
+    for first in range(2):
+        r = np.array([x0, y0, x0 + top[b, 2], y0 + top[b, 3]], dtype=np.int64)
+        for axis in (first, 1 - first):
+            _grow(r, axis, 0, z, tops)
+            _grow(r, 2 + axis, cont[axis], z, tops)
+        ceil = cont[2]
+        for i in range(tops.shape[0]):
+            t = tops[i]
+            if t[7] >= z and t[5] < r[2] and t[8] > r[0] and t[6] < r[3] and t[9] > r[1]:
+                ceil = min(ceil, t[7])
+        if ceil > z:
+            pieces[npc, 0], pieces[npc, 1], pieces[npc, 2] = r[0], r[1], z
+            pieces[npc, 3], pieces[npc, 4], pieces[npc, 5] = r[2], r[3], ceil
+            npc += 1
+    return npc

@@ -83,7 +83,8 @@ def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[li
     rounds = bp.general_rounds if bp.general_rounds >= 0 else int(len(instance.types) >= 40)
     table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, rounds)
     stock = np.array([t.quantity for t in instance.types])
-    packer = Packer(instance.container, table, stock, support, params.beam.rank)
+    packer = Packer(instance.container, table, stock, support, params.beam.rank, params.beam.waste,
+                    params.beam.cut_top)
     if params.jitter > 0 and seed:
         rng = np.random.default_rng(seed)
         packer.noise = rng.random(len(table)) * params.jitter * float(table.vol.mean())
