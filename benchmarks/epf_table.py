@@ -165,8 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     baseline_rows = run_baselines(args.baselines, overrides, args.data_dir)
     jobs = [(v, {**overrides, **VARIANTS[v], "seed": s}, args.data_dir)
             for v in args.variants for s in range(args.seeds)]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".runs.jsonl")  # one line per finished training, as it lands
+    partial.write_text("")
+    runs = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        runs = list(pool.map(train_one, jobs))
+        for run in pool.map(train_one, jobs):
+            runs.append(run)
+            with partial.open("a") as handle:
+                handle.write(json.dumps({k: v for k, v in run.items() if k != "test_pred"}) + "\n")
     from data.epf import load_epf
 
     data = load_epf(args.data_dir)
@@ -180,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started, "machine": f"{platform.node()} {os.cpu_count()} cpus",
         "git": _git_revision(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return 0
