@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--sweep-seed", type=int, help="seed of the search algorithm")
     sweep.add_argument("--no-trial-plots", action="store_true", help="skip per-trial plots (faster)")
     sweep.add_argument("--resume", metavar="NAME", help="resume an interrupted sweep by name or path")
+    sweep.add_argument("--max-failures", type=int, help="worker failures a DDP trial survives (restarts "
+                                                        "from its last checkpoint)")
     sweep.set_defaults(func=commands.sweep)
 
     ensemble = sub.add_parser("ensemble", help="seed ensembles of a sweep's top-k configurations")

@@ -26,7 +26,8 @@ SCHEDULERS = ("fifo", "asha")
 YAML_KEYS = {"model", "dataset", "data_dir", "params", "experiment", "workers", "gpus_per_worker",
              "cpus_per_worker", "sweep"}
 SWEEP_KEYS = {"space", "search", "scheduler", "samples", "concurrency", "time_budget", "name", "storage",
-              "seed", "trial_plots"}
+              "seed", "trial_plots", "max_failures"}
+DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "int")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -69,6 +70,7 @@ class SweepOptions:
     storage: str = ""
     seed: int = 0
     trial_plots: bool = True
+    max_failures: int = 0  # DDP gang restarts from the last checkpoint per trial
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -158,8 +160,12 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
     unknown = set(file) - SWEEP_KEYS
     if unknown:
         raise ConfigError(f"{args.config}: unknown sweep key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}")
-    space_name = str(_pick(args.space, file, "space", "default"))
-    space = get_space(run.model, space_name)
+    raw_space = file.get("space") if args.space is None else args.space
+    if isinstance(raw_space, dict):
+        space_name, space = "custom", parse_space(raw_space, str(args.config))
+    else:
+        space_name = str(raw_space or "default")
+        space = get_space(run.model, space_name)
     fields = {f.name for f in dataclasses.fields(run.params)}
     for key in space:
         if key not in fields:
@@ -170,7 +176,8 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
         raise ConfigError(f"--search grid: space {space_name!r} has non-grid entries; use tpe or random")
     scheduler = str(_pick(args.scheduler, file, "scheduler", "fifo"))
     check(scheduler in SCHEDULERS, "--scheduler", f"one of {SCHEDULERS}", scheduler)
-    samples = int(_pick(args.samples, file, "samples", 8))
+    # A grid runs each point once unless asked to repeat it.
+    samples = int(_pick(args.samples, file, "samples", 1 if search == "grid" else 8))
     check(samples >= 1, "--samples", "an integer >= 1", samples)
     concurrency = int(_pick(args.concurrency, file, "concurrency", 0))
     check(concurrency >= 0, "--concurrency", "an integer >= 0", concurrency)
@@ -182,9 +189,40 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
     storage = str(_pick(args.storage, file, "storage", "ray_results"))
     seed = int(_pick(getattr(args, "sweep_seed", None), file, "seed", 0))
     plots = bool(file.get("trial_plots", True)) and not getattr(args, "no_trial_plots", False)
+    max_failures = int(_pick(getattr(args, "max_failures", None), file, "max_failures", 0))
+    check(max_failures >= 0, "--max-failures", "an integer >= 0", max_failures)
     return SweepOptions(space_name=space_name, space=space, search=search, scheduler=scheduler,
                         samples=samples, concurrency=concurrency, time_budget_s=budget, name=name,
-                        storage=str(Path(storage).expanduser().resolve()), seed=seed, trial_plots=plots)
+                        storage=str(Path(storage).expanduser().resolve()), seed=seed, trial_plots=plots,
+                        max_failures=max_failures)
+
+
+def parse_space(raw: dict[str, Any], source: str) -> Space:
+    """A search space written in YAML: ``{field: {grid|choice: [...]}}`` or
+    ``{field: {uniform|loguniform|int: [low, high]}}``."""
+    from search_spaces.space import Choice, IntRange, LogUniform, Uniform
+
+    space: Space = {}
+    for key, spec in raw.items():
+        where = f"{source}: sweep.space.{key}"
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DOMAIN_KINDS:
+            raise ConfigError(f"{where}: expected one of {{{', '.join(DOMAIN_KINDS)}}}: [values]")
+        kind, values = next(iter(spec.items()))
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}.{kind}: expected a non-empty list")
+        if kind in ("grid", "choice"):
+            space[key] = Grid(tuple(values)) if kind == "grid" else Choice(tuple(values))
+            continue
+        if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
+                or values[0] >= values[1]:
+            raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high, got {values}")
+        if kind == "loguniform" and values[0] <= 0:
+            raise ConfigError(f"{where}.loguniform: expected low > 0, got {values[0]}")
+        if kind == "int":
+            space[key] = IntRange(int(values[0]), int(values[1]))
+        else:
+            space[key] = (LogUniform if kind == "loguniform" else Uniform)(float(values[0]), float(values[1]))
+    return space
 
 
 def params_dict(run: RunOptions) -> dict[str, Any]:

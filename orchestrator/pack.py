@@ -26,7 +26,7 @@ from typing import Any
 
 import ray
 
-from orchestrator import cluster, tracking
+from orchestrator import cluster, faults, tracking
 from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
 from packing.instances import load_selection, parse_selection
@@ -92,10 +92,12 @@ def options(args: argparse.Namespace) -> PackOptions:
                        args.address, args.branches)
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, max_retries=3)
 def _solve_task(instance: Instance, strategy: str, constraints: str, time_limit: float, seed: int,
-                branch: int) -> Solution:
-    """One branch of one instance (the pure solver; no I/O)."""
+                branch: int, fault_plan: str = "") -> Solution:
+    """One branch of one instance (the pure solver; no I/O). A task whose worker
+    dies is retried by Ray (``max_retries``); the search is deterministic per seed."""
+    faults.maybe_exit(fault_plan, "pack_task_exit", instance=instance.name, branch=branch)
     return solve(instance, strategy, constraints, time_limit, seed=seed, branch=branch)
 
 
@@ -133,7 +135,8 @@ def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str,
     for inst in instances:
         ref = ray.put(inst)
         for b in plan[inst.name]:
-            refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, b)] = inst.name
+            refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, b,
+                                    faults.current())] = inst.name
     pending = list(refs)
     got: dict[str, list[Solution]] = {name: [] for name in plan}
     results: dict[str, Solution] = {}

@@ -19,11 +19,10 @@ from typing import Any
 import ray
 from ray import tune
 
-from orchestrator import cluster, tracking
+from orchestrator import cluster, faults, tracking
 from orchestrator.config import RunOptions, SweepOptions
 from orchestrator.train import (TuneTrialContext, WorkerJob, log_fit_result, log_run_start, make_trainer,
                                 progress)
-from search_spaces import get_space
 from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform, grid_size
 from trainables.config import as_dict, build_config
 from trainables.errors import ConfigError
@@ -95,6 +94,8 @@ class TrialJob:
     # Ensembles: the configurations members start from, picked by "member_rank".
     bases: tuple = ()
     child_kind: str = "trial"
+    fault_plan: str = ""
+    max_failures: int = 0
 
 
 def _run_options(job: TrialJob, params: Any) -> RunOptions:
@@ -156,9 +157,10 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
         else:
             from ray.tune.integration.ray_train import TuneReportCallback
 
-            worker_job = WorkerJob(job.model, params, job.uri, run_id, f"trial {trial_id}", job.trial_plots)
+            worker_job = WorkerJob(job.model, params, job.uri, run_id, f"trial {trial_id}", job.trial_plots,
+                                   job.fault_plan)
             trainer = make_trainer(run, worker_job, data_ref, f"{job.sweep_name}-{trial_id}",
-                                   job.storage, callbacks=[TuneReportCallback()])
+                                   job.storage, callbacks=[TuneReportCallback()], max_failures=job.max_failures)
             outcome = trainer.fit()
             if outcome.error:
                 raise outcome.error
@@ -212,6 +214,7 @@ def _save_state(path: Path, run: RunOptions, opts: SweepOptions, parent_run_id: 
         "params": as_dict(run.params), "workers": run.workers, "gpus_per_worker": run.gpus_per_worker,
         "cpus_per_worker": run.cpus_per_worker,
         "sweep": {k: v for k, v in asdict(opts).items() if k != "space"},
+        "space": {k: [type(d).__name__, asdict(d)] for k, d in opts.space.items()},
         "parent_run_id": parent_run_id, "tracking_uri": uri,
     }
     path.mkdir(parents=True, exist_ok=True)
@@ -231,7 +234,9 @@ def load_state(name_or_path: str, storage: str) -> tuple[RunOptions, SweepOption
                              workers=state["workers"], gpus_per_worker=state["gpus_per_worker"],
                              cpus_per_worker=state["cpus_per_worker"])
             sweep = dict(state["sweep"])
-            sweep["space"] = get_space(run.model, sweep["space_name"])
+            kinds = {cls.__name__: cls for cls in (Choice, Grid, IntRange, LogUniform, Uniform)}
+            sweep["space"] = {k: kinds[name](**{f: tuple(v) if isinstance(v, list) else v for f, v in fields.items()})
+                              for k, (name, fields) in state["space"].items()}
             return run, SweepOptions(**sweep), state["parent_run_id"], state["tracking_uri"]
     raise ConfigError(f"--resume: no sweep {name_or_path!r} (looked for {STATE_FILE} in "
                       f"{', '.join(str(c) for c in candidates)})")
@@ -282,7 +287,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
         tracking.client(uri).update_run(parent_run_id, status="RUNNING")
     job = TrialJob(run.model, run.dataset, run.params, uri, experiment_id, parent_run_id, name, opts.storage,
                    run.workers, run.gpus_per_worker, run.cpus_per_worker, opts.trial_plots, bases,
-                   "member" if kind == "ensemble" else "trial")
+                   "member" if kind == "ensemble" else "trial", faults.current(), opts.max_failures)
     trainable = _trainable(job, ray.put(data), run)
     callbacks = [ProgressCallback(spec.metric, spec.mode, total)]
     progress(f"[sweep] {name}: {total} trials of {run.model} on {run.dataset} "

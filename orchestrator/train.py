@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from orchestrator import tracking
+from orchestrator import faults, tracking
 from orchestrator.config import RunOptions, params_dict
 from trainables.config import as_dict
 from trainables.context import LocalContext, pick_device
@@ -105,7 +105,7 @@ class TuneTrialContext:
 class RayTrainContext:
     """A Ray Train worker of a DDP gang; rank 0 writes MLflow and checkpoints."""
 
-    def __init__(self, uri: str, run_id: str, label: str, metric: str) -> None:
+    def __init__(self, uri: str, run_id: str, label: str, metric: str, fault_plan: str = "") -> None:
         import ray.train
         import ray.train.torch
 
@@ -114,6 +114,7 @@ class RayTrainContext:
         self.world_size = context.get_world_size()
         self.device = ray.train.torch.get_device()
         self.uri, self.run_id, self.label, self.metric = uri, run_id, label, metric
+        self.fault_plan = fault_plan
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         import ray.train.torch
@@ -133,6 +134,8 @@ class RayTrainContext:
             progress(epoch_line(self.label, metrics, self.metric))
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=checkpoint)
+        faults.maybe_exit(self.fault_plan, "train_worker_exit", rank=self.world_rank,
+                          epoch=int(metrics.get("epoch", 0)))
 
     def restore(self) -> str | None:
         import ray.train
@@ -151,6 +154,7 @@ class WorkerJob:
     run_id: str
     label: str
     with_plots: bool = True
+    fault_plan: str = ""
 
 
 def train_worker(config: dict[str, Any]) -> None:
@@ -160,7 +164,7 @@ def train_worker(config: dict[str, Any]) -> None:
     job: WorkerJob = config["job"]
     data = ray.get(config["data_ref"]) if isinstance(config["data_ref"], ray.ObjectRef) else config["data_ref"]
     spec = get_spec(job.model)
-    ctx = RayTrainContext(job.uri, job.run_id, job.label, spec.metric)
+    ctx = RayTrainContext(job.uri, job.run_id, job.label, spec.metric, job.fault_plan)
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     result = spec.fit(job.params, data, ctx)
     if ctx.world_rank == 0:
@@ -235,7 +239,7 @@ def run_train_command(run: RunOptions, data: Any, storage: str, max_failures: in
 
             cluster.connect(run.address)
             cluster.require_shared_tracking(uri)
-            job = WorkerJob(run.model, run.params, uri, run_id, label)
+            job = WorkerJob(run.model, run.params, uri, run_id, label, fault_plan=faults.current())
             trainer = make_trainer(run, job, ray.put(data), f"train-{run_id}", storage, max_failures=max_failures)
             outcome = trainer.fit()
             if outcome.error:
