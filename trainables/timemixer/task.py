@@ -267,7 +267,7 @@ def usable_series(cfg: TimeMixerConfig, series: list[dict]) -> list[dict]:
         longest = max(series, key=lambda s: s["hi"] - s["lo"])
         sizes = {k: v[1] - v[0] for k, v in longest["splits"].items()}
         raise DataError(
-            f"input_len={cfg.input_len} + output_len={cfg.output_len}: no series is long enough; the longest "
+            f"every series is too short for input_len={cfg.input_len} + output_len={cfg.output_len}: the longest "
             f"({longest['name']}, {longest['hi'] - longest['lo']} rows; splits {sizes}) holds no window in every "
             "split; use shorter windows or a longer series")
     return usable
