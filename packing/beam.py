@@ -38,6 +38,8 @@ class BeamParams:
     rank: str = "fit"  # fit | volume: how candidate blocks of a space are ordered
     max_evals: int = 0  # deterministic work cap on greedy completions; 0 = only the clock
     waste: float = 1.0  # weight of stranded volume in the "fit" rank
+    evaluate: str = "auto"  # completion rank(s) scoring a node: "" (= rank), fit, volume, both, auto (both if < 40 types)
+    space: str = "anchor"  # space rule: anchor (corner distance), low (lowest floor first), auto (low under C2)
     cut_top: bool = False  # C2: only cut the space above a block to its covered top (no stretching over neighbours)
 
 
@@ -76,6 +78,7 @@ class Packer:
         self.rank = rank
         self.waste_weight = float(waste_weight)
         self.cut_top = bool(cut_top)
+        self.low_first = False  # space rule: lowest floor first (else the anchor rule alone)
         self.track = self.support and not self.cut_top  # C2: remember covered tops to stretch spaces over
         self.noise: np.ndarray | None = None  # optional seed-driven score perturbation per block
         self.dims = np.ascontiguousarray(table.dims, dtype=np.int64)
@@ -98,7 +101,7 @@ class Packer:
     # ------------------------------------------------------------------ moves
     def pick_space(self, st: State) -> int:
         """Index of the space nearest a container corner (ties: larger volume)."""
-        return int(K.pick_space(st.spaces, self.cont))
+        return int(K.pick_space(st.spaces, self.cont, self.low_first))
 
     def candidates(self, st: State, space: int, k: int) -> np.ndarray:
         """Up to ``k`` blocks that fit ``space`` with the boxes left, best first."""
@@ -134,14 +137,23 @@ class Packer:
             st = self.drop_space(st, sp)
         return st, -1, np.zeros(0, dtype=np.int64)
 
-    def greedy(self, st: State) -> State:
+    def greedy(self, st: State, rank: str | None = None) -> State:
         """Complete ``st`` always taking the best ranked block of the chosen space."""
+        return self.finish(st, *self.greedy_rows(st, rank))
+
+    def greedy_rows(self, st: State, rank: str | None = None) -> tuple[int, np.ndarray]:
+        """The greedy completion's final volume and added (block, x, y, z) rows, no State built."""
+        fit = (rank or self.rank) == "fit"
         added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.req, self.top,
-                               self.support, self.type_min, *self.reach, self.rank == "fit",
-                               self.waste_weight, self._noise(), st.tops, self.cut_top)
+                               self.support, self.type_min, *self.reach, fit,
+                               self.waste_weight, self._noise(), st.tops, self.cut_top, self.low_first)
+        return st.volume + int(added), rows
+
+    def finish(self, st: State, volume: int, rows: np.ndarray) -> State:
+        """The complete State of ``st`` followed by the greedy ``rows``."""
         placed = st.placed + tuple((int(b), int(x), int(y), int(z)) for b, x, y, z in rows)
         left = st.left - self.req[rows[:, 0]].sum(0) if len(rows) else st.left
-        return State(st.spaces[:0], left, placed, st.volume + int(added), st.tops[:0])
+        return State(st.spaces[:0], left, placed, volume, st.tops[:0])
 
 
 class Search:
@@ -153,18 +165,26 @@ class Search:
         self.deadline = deadline
         self.best: State | None = None
         self.evals = 0
+        ev = params.evaluate
+        if ev == "auto":  # two completions per node pay off when completions are cheap (few box types)
+            ev = "both" if len(packer.stock) < 40 else ""
+        self.ranks = ("fit", "volume") if ev == "both" else (ev or packer.rank,)
 
     def out_of_budget(self) -> bool:
         if self.params.max_evals and self.evals >= self.params.max_evals:
             return True
         return time.perf_counter() >= self.deadline
 
-    def complete(self, st: State) -> State:
-        done = self.p.greedy(st)
-        self.evals += 1
-        if self.best is None or done.volume > self.best.volume:
-            self.best = done
-        return done
+    def complete(self, st: State) -> int:
+        """The greedy completion value of ``st`` (best over the evaluation ranks); keeps the best."""
+        best_v = -1
+        for rank in self.ranks:
+            volume, rows = self.p.greedy_rows(st, rank)
+            self.evals += 1
+            if self.best is None or volume > self.best.volume:
+                self.best = self.p.finish(st, volume, rows)
+            best_v = max(best_v, volume)
+        return best_v
 
     def run(self, root: State) -> State:
         """Passes of beam search with width 1, 2, 4, ... until the budget ends."""
@@ -194,7 +214,7 @@ class Search:
                     if key in seen:
                         continue  # the same free space and stock reached by another order
                     seen.add(key)
-                    score = self.complete(child).volume
+                    score = self.complete(child)
                     children.append((score, len(children), child))
                     if self.out_of_budget():
                         break

@@ -25,16 +25,19 @@ _OPTS = {"cache": True, "nogil": True}
 
 
 @njit(**_OPTS)
-def pick_space(spaces: np.ndarray, cont: np.ndarray) -> int:
+def pick_space(spaces: np.ndarray, cont: np.ndarray, low_first: bool) -> int:
     """The space nearest a container corner (Parreño's anchor rule).
 
     The distances of the space's best corner to the container's corner, sorted, are
     compared lexicographically; ties go to the larger space, then the earlier row.
     Filling from the corners keeps the free volume one compact cuboid-like region.
+    With ``low_first`` the lowest floor comes first (then the anchor rule), which
+    builds bottom-up and keeps the tops that later blocks must stand on (C2) level.
     """
     best = -1
     b0 = b1 = b2 = 0
     bvol = 0
+    bz = 0
     for i in range(spaces.shape[0]):
         s = spaces[i]
         dx = min(s[0], cont[0] - s[3])
@@ -49,8 +52,12 @@ def pick_space(spaces: np.ndarray, cont: np.ndarray) -> int:
         if a > b:
             a, b = b, a
         vol = (s[3] - s[0]) * (s[4] - s[1]) * (s[5] - s[2])
+        if low_first and best >= 0 and s[2] != bz:
+            if s[2] < bz:
+                best, b0, b1, b2, bvol, bz = i, a, b, c, vol, s[2]
+            continue
         if best < 0 or a < b0 or (a == b0 and (b < b1 or (b == b1 and (c < b2 or (c == b2 and vol > bvol))))):
-            best, b0, b1, b2, bvol = i, a, b, c, vol
+            best, b0, b1, b2, bvol, bz = i, a, b, c, vol, s[2]
     return best
 
 
@@ -262,7 +269,8 @@ def drop_row(spaces: np.ndarray, i: int) -> np.ndarray:
 def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndarray, vol: np.ndarray,
            req: np.ndarray, top: np.ndarray, support: bool, type_min: np.ndarray,
            reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
-           waste_w: float, noise: np.ndarray, tops: np.ndarray, cut_top: bool) -> tuple[int, np.ndarray]:
+           waste_w: float, noise: np.ndarray, tops: np.ndarray, cut_top: bool,
+           low_first: bool) -> tuple[int, np.ndarray]:
     """Complete a partial packing always taking the best ranked block of the chosen space.
 
     Returns the volume added and the placed (block, x, y, z) rows, in order.
@@ -273,7 +281,7 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
     added = 0
     track = support and not cut_top
     while spaces.shape[0] > 0:
-        sp = pick_space(spaces, cont)
+        sp = pick_space(spaces, cont, low_first)
         cand = block_scores(spaces[sp], left, dims, vol, req, reach_x, reach_y, reach_z, rank_fit,
                             waste_w, noise, 1)
         if cand.shape[0] == 0:

@@ -85,6 +85,7 @@ def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[li
     stock = np.array([t.quantity for t in instance.types])
     packer = Packer(instance.container, table, stock, support, params.beam.rank, params.beam.waste,
                     params.beam.cut_top)
+    packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support)
     if params.jitter > 0 and seed:
         rng = np.random.default_rng(seed)
         packer.noise = rng.random(len(table)) * params.jitter * float(table.vol.mean())
