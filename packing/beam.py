@@ -39,6 +39,7 @@ class BeamParams:
     max_evals: int = 0  # deterministic work cap on greedy completions; 0 = only the clock
     waste: float = 1.0  # weight of stranded volume in the "fit" rank
     evaluate: str = "auto"  # completion rank(s) scoring a node: "" (= rank), fit, volume, both, auto (both if < 40 types)
+    live_reach: str = "off"  # reach tables from the types in stock: on, off, auto (on if < 40 types); no gain measured
     space: str = "anchor"  # space rule: anchor (corner distance), low (lowest floor first), auto (low under C2)
     cut_top: bool = False  # C2: only cut the space above a block to its covered top (no stretching over neighbours)
 
@@ -91,6 +92,11 @@ class Packer:
         for t in range(n):
             self.type_min[t] = np.array(table.orients[t]).min(0)
         self.reach = tuple(_reach_table(int(self.cont[a]), {e[a] for o in table.orients for e in o}) for a in range(3))
+        k = max(len(o) for o in table.orients)
+        self.type_ext = np.zeros((n, 3, k), dtype=np.int64)
+        for t, o in enumerate(table.orients):
+            self.type_ext[t, :, :len(o)] = np.array(o).T
+        self.live_reach = False  # rebuild the reach tables from the types in stock (see kernels.live_reach)
         self._no_noise = np.zeros(0, dtype=np.float64)
 
     def root(self) -> State:
@@ -105,8 +111,13 @@ class Packer:
 
     def candidates(self, st: State, space: int, k: int) -> np.ndarray:
         """Up to ``k`` blocks that fit ``space`` with the boxes left, best first."""
-        return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.req, *self.reach,
+        return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.req, *self._reach(st.left),
                               self.rank == "fit", self.waste_weight, self._noise(), int(k))
+
+    def _reach(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.live_reach or (left > 0).all():
+            return self.reach
+        return tuple(K.live_reach(left, self.type_ext, a, int(self.cont[a])) for a in range(3))
 
     def _noise(self) -> np.ndarray:
         return self._no_noise if self.noise is None else np.ascontiguousarray(self.noise, dtype=np.float64)
@@ -146,7 +157,8 @@ class Packer:
         fit = (rank or self.rank) == "fit"
         added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.req, self.top,
                                self.support, self.type_min, *self.reach, fit,
-                               self.waste_weight, self._noise(), st.tops, self.cut_top, self.low_first)
+                               self.waste_weight, self._noise(), st.tops, self.cut_top, self.low_first,
+                               self.type_ext if self.live_reach else self.type_ext[:0])
         return st.volume + int(added), rows
 
     def finish(self, st: State, volume: int, rows: np.ndarray) -> State:

@@ -45,9 +45,15 @@ class BlockTable:
 
 
 def build_blocks(
-    instance: Instance, support: bool, max_blocks: int = 6000, min_fill: float = 0.98, max_rounds: int = 3
+    instance: Instance, support: bool, max_blocks: int = 6000, min_fill: float = 0.98, max_rounds: int = 3,
+    flat_top: bool = False,
 ) -> BlockTable:
-    """Simple blocks, then rounds of pairwise general blocks, capped at ``max_blocks``."""
+    """Simple blocks, then rounds of pairwise general blocks, capped at ``max_blocks``.
+
+    ``flat_top`` (C2 only): side-by-side joins only of blocks with full tops, equal
+    heights and equal widths across the join, so every general block offers its
+    whole top face as a floor (a partly covered top wastes the space above it).
+    """
     orients = tuple(orientations(t, c1=True) for t in instance.types)
     dims, vol, req, top, spec = _simple_blocks(instance, orients)
     keys = {_key(dims[i], req[i]) for i in range(len(vol))}
@@ -55,7 +61,7 @@ def build_blocks(
     for _ in range(max_rounds):
         if len(vol) >= max_blocks or len(fresh) == 0:
             break
-        new = _combine(instance, support, dims, vol, req, top, fresh, min_fill, max_blocks - len(vol), keys)
+        new = _combine(instance, support, dims, vol, req, top, fresh, min_fill, max_blocks - len(vol), keys, flat_top)
         if new is None:
             break
         n0 = len(vol)
@@ -95,7 +101,7 @@ def _simple_blocks(instance: Instance, orients):
     return dims, vol, req, top, spec
 
 
-def _combine(instance, support, dims, vol, req, top, fresh, min_fill, room, keys):
+def _combine(instance, support, dims, vol, req, top, fresh, min_fill, room, keys, flat_top=False):
     """General blocks joining a fresh block with any block, along each axis.
 
     Candidates are found with broadcast comparisons over chunks, de-duplicated with
@@ -109,7 +115,7 @@ def _combine(instance, support, dims, vol, req, top, fresh, min_fill, room, keys
     for axis in range(3):
         for a_chunk in np.array_split(fresh, max(1, len(fresh) // 256)):
             for a_idx, b_idx in ((a_chunk, everyone),) if first_round else ((a_chunk, everyone), (everyone, a_chunk)):
-                cand = _pair_candidates(dims, vol, top, a_idx, b_idx, axis, cont, min_fill, support)
+                cand = _pair_candidates(dims, vol, top, a_idx, b_idx, axis, cont, min_fill, support, flat_top)
                 if cand is not None:
                     ok = ((req[cand[0]].astype(np.int32) + req[cand[1]]) <= stock).all(1)
                     pairs.append(np.stack([cand[0][ok], cand[1][ok], np.full(ok.sum(), axis)], 1))
@@ -140,7 +146,7 @@ def _combine(instance, support, dims, vol, req, top, fresh, min_fill, room, keys
     return nd[chosen].astype(np.int64), nvol[chosen], nreq[chosen], ntop.reshape(-1, 4).astype(np.int64), nspec
 
 
-def _pair_candidates(dims, vol, top, a_idx, b_idx, axis, cont, min_fill, support):
+def _pair_candidates(dims, vol, top, a_idx, b_idx, axis, cont, min_fill, support, flat=False):
     """Index pairs (a, b) whose join along ``axis`` fits and is dense enough."""
     da, db = dims[a_idx][:, None, :], dims[b_idx][None, :, :]
     o1, o2 = (k for k in range(3) if k != axis)
@@ -152,6 +158,12 @@ def _pair_candidates(dims, vol, top, a_idx, b_idx, axis, cont, min_fill, support
     if support and axis == 2:
         ta = top[a_idx][:, None, :]
         mask &= (ta[..., 0] == 0) & (ta[..., 1] == 0) & (db[..., 0] <= ta[..., 2]) & (db[..., 1] <= ta[..., 3])
+    elif support and flat:
+        # side by side under C2: only joins whose top stays one full flat face
+        mask &= (da[..., 2] == db[..., 2]) & (da[..., 1 - axis] == db[..., 1 - axis])
+        ta, tb = top[a_idx][:, None, :], top[b_idx][None, :, :]
+        mask &= (ta[..., 0] == 0) & (ta[..., 1] == 0) & (ta[..., 2] == da[..., 0]) & (ta[..., 3] == da[..., 1])
+        mask &= (tb[..., 0] == 0) & (tb[..., 1] == 0) & (tb[..., 2] == db[..., 0]) & (tb[..., 3] == db[..., 1])
     ia, ib = np.nonzero(mask)
     if len(ia) == 0:
         return None

@@ -270,12 +270,19 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
            req: np.ndarray, top: np.ndarray, support: bool, type_min: np.ndarray,
            reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
            waste_w: float, noise: np.ndarray, tops: np.ndarray, cut_top: bool,
-           low_first: bool) -> tuple[int, np.ndarray]:
+           low_first: bool, type_ext: np.ndarray) -> tuple[int, np.ndarray]:
     """Complete a partial packing always taking the best ranked block of the chosen space.
 
-    Returns the volume added and the placed (block, x, y, z) rows, in order.
+    Returns the volume added and the placed (block, x, y, z) rows, in order. With a
+    non-empty ``type_ext`` the reach tables follow the stock: they are rebuilt from
+    the types still available whenever a type runs out (see ``live_reach``).
     """
     left = left.copy()
+    live = type_ext.shape[0] > 0
+    if live:
+        reach_x = live_reach(left, type_ext, 0, reach_x.shape[0] - 1)
+        reach_y = live_reach(left, type_ext, 1, reach_y.shape[0] - 1)
+        reach_z = live_reach(left, type_ext, 2, reach_z.shape[0] - 1)
     placed = np.empty((64, 4), dtype=np.int64)
     n = 0
     added = 0
@@ -288,8 +295,15 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
             spaces = drop_row(spaces, sp)
             continue
         b = cand[0]
+        ran_out = False
         for t in range(left.shape[0]):
-            left[t] -= req[b, t]
+            if req[b, t] > 0:
+                left[t] -= req[b, t]
+                ran_out = ran_out or left[t] == 0
+        if live and ran_out:
+            reach_x = live_reach(left, type_ext, 0, reach_x.shape[0] - 1)
+            reach_y = live_reach(left, type_ext, 1, reach_y.shape[0] - 1)
+            reach_z = live_reach(left, type_ext, 2, reach_z.shape[0] - 1)
         mins = space_mins(left, type_min)
         corner = block_corner(spaces[sp], b, cont, dims)
         if track:
@@ -411,3 +425,38 @@ def _stretch(pieces: np.ndarray, npc: int, b: int, corner: np.ndarray, dims: np.
             pieces[npc, 3], pieces[npc, 4], pieces[npc, 5] = r[2], r[3], ceil
             npc += 1
     return npc
+
+
+@njit(**_OPTS)
+def live_reach(left: np.ndarray, type_ext: np.ndarray, axis: int, length: int) -> np.ndarray:
+    """r -> the largest sum of extents along ``axis`` of boxes still in stock that is <= r.
+
+    ``type_ext`` (n, 3, k) lists each type's allowed extents per axis (0 = unused). A
+    margin only boxes that have run out could fill is waste, so the fit score must
+    not count it as usable; quantities are ignored (unbounded knapsack), as in the
+    static table.
+    """
+    ok = np.zeros(length + 1, dtype=np.bool_)
+    ok[0] = True
+    ext = np.zeros(length + 1, dtype=np.bool_)
+    for t in range(left.shape[0]):
+        if left[t] > 0:
+            for j in range(type_ext.shape[2]):
+                e = type_ext[t, axis, j]
+                if 0 < e <= length:
+                    ext[e] = True
+    es = np.flatnonzero(ext)
+    for v in range(1, length + 1):
+        for e in es:
+            if e > v:
+                break
+            if ok[v - e]:
+                ok[v] = True
+                break
+    out = np.empty(length + 1, dtype=np.int64)
+    best = 0
+    for v in range(length + 1):
+        if ok[v]:
+            best = v
+        out[v] = best
+    return out

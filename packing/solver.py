@@ -28,8 +28,9 @@ class BlockParams:
 
     max_blocks: int = 6000
     min_fill: float = 0.98
-    general_rounds: int = -1  # -1: auto, one round on instances with >= 40 box types (helped there, hurt below)
+    general_rounds: int = -1  # -1: auto, on instances with >= 40 box types one round (C1) or two flat-top rounds (C2); none below (hurt there)
     root_branches: int = 4  # first-level branches offered to the orchestrator
+    flat_top: bool = True  # C2: side-by-side general blocks only with a full flat top (+1.5-3 points on BR10/BR13)
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,14 @@ def solve(
 
 def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[list[Placement], int]:
     bp = params.blocks
-    rounds = bp.general_rounds if bp.general_rounds >= 0 else int(len(instance.types) >= 40)
-    table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, rounds)
+    many = len(instance.types) >= 40
+    rounds = bp.general_rounds if bp.general_rounds >= 0 else (2 if support else 1) * many
+    table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, rounds, bp.flat_top)
     stock = np.array([t.quantity for t in instance.types])
     packer = Packer(instance.container, table, stock, support, params.beam.rank, params.beam.waste,
                     params.beam.cut_top)
     packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support)
+    packer.live_reach = params.beam.live_reach == "on" or (params.beam.live_reach == "auto" and len(instance.types) < 40)
     if params.jitter > 0 and seed:
         rng = np.random.default_rng(seed)
         packer.noise = rng.random(len(table)) * params.jitter * float(table.vol.mean())
