@@ -22,6 +22,10 @@ def default() -> Space:
         "blocks.min_fill": Uniform(0.96, 1.0),
         "blocks.max_blocks": Choice((2000, 6000, 10000)),
         "jitter": Uniform(0.0, 0.05),
+        "beam.evaluate": Choice(("auto", "", "both")),
+        "beam.waste": Uniform(0.5, 2.0),
+        "beam.space": Choice(("anchor", "low")),
+        "blocks.flat_top": Choice((True, False)),
     }
 
 

@@ -1,0 +1,77 @@
+"""Block-building kernels: C2 space stretching, flat-top blocks, live reach tables, warm-up."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from packing import kernels as K
+from packing.beam import Packer, _reach_table
+from packing.blocks import build_blocks, expand
+from packing.geometry import BoxType, Instance
+from packing.solver import solve, warm_up
+from packing.verify import verify
+
+TWO_SLABS = Instance("two-slabs", 1, None, (10, 10, 10),
+                     (BoxType(1, (5, 10, 5), (0, 0, 1), 2), BoxType(2, (10, 10, 3), (0, 0, 1), 1)))
+
+
+def _slab(table) -> int:
+    return next(i for i in range(len(table)) if tuple(table.dims[i]) == (5, 10, 5) and table.req[i].sum() == 1)
+
+
+def _two_slabs(cut_top: bool):
+    table = build_blocks(TWO_SLABS, support=True, max_rounds=0)
+    packer = Packer(TWO_SLABS.container, table, np.array([2, 1]), support=True, rank="volume", cut_top=cut_top)
+    st = packer.root()
+    for _ in range(2):
+        st, sp, _ = packer.step(st, 8)
+        st = packer.place(st, sp, _slab(table))
+    return packer, table, st
+
+
+def test_c2_space_above_equal_neighbours_is_merged():
+    packer, table, st = _two_slabs(cut_top=False)
+    assert [0, 0, 5, 10, 10, 10] in st.spaces.tolist()  # one space over both slabs
+    done = packer.greedy(st)  # the 10 x 10 x 3 lid now fits on top
+    placements = [p for (b, x, y, z) in done.placed for p in expand(table, b, (x, y, z))]
+    assert len(placements) == 3 and verify(TWO_SLABS, placements, "C1C2").ok
+
+
+def test_c2_plain_cut_keeps_separate_tops():
+    packer, _, st = _two_slabs(cut_top=True)
+    assert len(packer.greedy(st).placed) == 2  # the lid finds no 10 x 10 floor
+
+
+def test_c2_no_stretch_under_a_block_above():
+    # a covered rectangle with a block standing on it must not be grown into
+    tops = np.array([[5, 0, 0, 5, 10, 0, 0, 0, 5, 10],
+                     [5, 5, 0, 10, 10, 5, 0, 0, 10, 10],
+                     [8, 0, 0, 5, 10, 0, 0, 5, 5, 10]], dtype=np.int64)
+    assert not K._open(0, 0, 5, 10, 5, tops) and K._open(5, 0, 10, 10, 5, tops[:2])
+
+
+def test_flat_top_general_blocks_have_full_tops():
+    inst = Instance("mix", 1, None, (60, 60, 60), tuple(
+        BoxType(i + 1, d, (0, 0, 1), 4) for i, d in enumerate([(10, 20, 15), (10, 20, 15), (20, 20, 15), (10, 10, 7)])))
+    table = build_blocks(inst, support=True, max_rounds=2, flat_top=True)
+    side = [i for i in range(len(table)) if table.spec[i, 0] == 1 and table.spec[i, 3] != 2]
+    assert side
+    for i in side:
+        assert table.top[i].tolist() == [0, 0, table.dims[i, 0], table.dims[i, 1]]
+
+
+def test_live_reach_matches_static_table_with_full_stock():
+    table = build_blocks(TWO_SLABS, support=False, max_rounds=0)
+    packer = Packer(TWO_SLABS.container, table, np.array([2, 1]), support=False)
+    for a in range(3):
+        live = K.live_reach(np.array([2, 1]), packer.type_ext, a, 10)
+        assert np.array_equal(live, packer.reach[a])
+    # without type 2, heights only come in 5s
+    assert K.live_reach(np.array([1, 0]), packer.type_ext, 2, 10).tolist() == [0, 0, 0, 0, 0, 5, 5, 5, 5, 5, 10]
+    assert _reach_table(10, {3, 5}).tolist() == [0, 0, 0, 3, 3, 5, 6, 6, 8, 9, 10]
+
+
+def test_warm_up_and_c2_toy_solution_verified():
+    warm_up()
+    sol = solve(TWO_SLABS, "blocks", "C1C2", 0.2)
+    assert verify(TWO_SLABS, sol.placements, "C1C2").ok and sol.volume == TWO_SLABS.box_volume  # all boxes in
