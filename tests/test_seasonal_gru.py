@@ -124,6 +124,9 @@ def test_tiny_fit_under_local_context(one_thread, tmp_path):
         assert math.isfinite(result.metrics[key])
     assert result.outputs["test_pred"].shape == (182 * 24,)
     assert len(ctx.history) == cfg.epochs and ctx.latest_checkpoint
+    pred, truth = task.predict_split(result.model, cfg, data, "test")
+    np.testing.assert_allclose(pred, result.outputs["test_pred"], rtol=1e-6)
+    assert task.price_metrics(pred, truth)["rmse"] == pytest.approx(result.metrics["test_rmse"])
     figures = spec.plots(result, data)
     assert set(figures) == {"test_forecast.png", "training_curves.png"}
     again = spec.fit(cfg, data, LocalContext(device="cpu"))

@@ -207,6 +207,14 @@ def predict_prices(model: torch.nn.Module, cfg: SeasonalGRUConfig, data: EpfData
     return data.to_prices(z, np.arange(*data.splits[split]))
 
 
+def predict_split(model: torch.nn.Module, cfg: SeasonalGRUConfig, data: EpfData,
+                  split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(forecast, truth) prices of every row of a split: what an ensemble adapter
+    needs (members' forecasts average in EUR/MWh, scored by ``price_metrics``)."""
+    device = next(model.parameters()).device
+    return predict_prices(model, cfg, data, split, device), data.prices[slice(*data.splits[split])]
+
+
 def price_metrics(pred: np.ndarray, truth: np.ndarray, width: int = HOURS_PER_DAY) -> dict[str, float]:
     """RMSE, MAE (eqs. 28-29) and MAE of daily max / min (eqs. 30-31, non-overlapping
     windows of ``width`` hours from the first row)."""
@@ -308,7 +316,6 @@ SPEC = TrainableSpec(
     plots=plots,
     metric="val_loss",
     mode="min",
-    smoke_overrides={"epochs": 1, "max_train_batches": 3, "lag_window": 2, "hidden": 8, "batch_size": 16,
-                     "checkpoint_every": 0},
+    smoke_overrides={"epochs": 1, "max_train_batches": 3, "lag_window": 2, "hidden": 8, "batch_size": 16},
     description="RNN/LSTM/GRU day-ahead price forecaster with seasonal and trend losses (seed 002)",
 )
