@@ -60,6 +60,7 @@ def seed_guide() -> Space:
         "scaler": Choice(("standard", "robust")),
         "smooth_window": Choice((0, 21)),
         "clip_sigma": Choice((0.0, 3.0)),
+        "segment_norm": Choice((0, 500)),
         "feat_cumulative": Choice((False, True)),
         "feat_rate_change": Choice((False, True)),
         "feat_rolling": Choice((0, 30)),
