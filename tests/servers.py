@@ -1,0 +1,139 @@
+"""Real servers for the cluster tests, all bound to 127.0.0.1: PostgreSQL, an MLflow
+tracking server on it, and a Ray head (plus an extra node) started with `ray start`."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bindir() -> Path | None:
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    return Path(found).resolve().parent if found else None
+
+
+@contextmanager
+def postgres():
+    """A throw-away PostgreSQL cluster with a database `mlflow`; yields its URI."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql; .ci/run does this)")
+    root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(prefix="orch-pg-", dir="/tmp"))
+    base.chmod(0o755)
+    data, sock = base / "data", base / "sock"
+    data.mkdir()
+    sock.mkdir()
+    as_owner: list[str] = []
+    if root:  # PostgreSQL refuses to run as root
+        for path in (data, sock):
+            shutil.chown(path, "postgres", "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*as_owner, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)
+    subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(sock / "log"), "-w",
+                    "-o", f"-p {port} -h 127.0.0.1 -k {sock}", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "-c", "CREATE DATABASE mlflow"], check=True, capture_output=True)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered (e.g. 401 without the auth token): it is up
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+            time.sleep(1.0)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path):
+    """`mlflow server` on 127.0.0.1 with a database backend; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", 180, proc)
+        yield url
+    finally:
+        _signal_group(proc, 15)
+        proc.wait(timeout=60)
+
+
+@contextmanager
+def ray_head(extra_nodes: int = 0, cpus: int = 2):
+    """`ray start --head` (dashboard on 127.0.0.1) plus ``extra_nodes`` more nodes.
+
+    The extra nodes hold no CPUs: on one machine all nodes share one session
+    directory, and a second node running tasks would garbage-collect the job's
+    working directory under the head's driver.
+
+    Yields (gcs address, dashboard URL). Every `ray start` runs with --block in its
+    own process group and is stopped by a signal, so other Ray clusters on this
+    machine (the test session's) are left alone; `ray stop` would kill them too.
+    """
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    env.pop("RAY_ADDRESS", None)
+    port, dash = free_port(), free_port()
+    procs = [subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={cpus}", "--block"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    address, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
+    try:
+        wait_http(f"{url}/api/version", 120, procs[0])
+        for _ in range(extra_nodes):
+            procs.append(subprocess.Popen(
+                [str(BIN / "ray"), "start", f"--address={address}", "--node-ip-address=127.0.0.1",
+                 "--num-cpus=0", "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True))
+        yield address, url
+    finally:
+        for proc in reversed(procs):
+            _signal_group(proc, 15)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, 9)
+
+
+def _signal_group(proc: subprocess.Popen, signal_number: int) -> None:
+    try:
+        os.killpg(proc.pid, signal_number)
+    except ProcessLookupError:
+        pass
