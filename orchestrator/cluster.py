@@ -24,6 +24,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
         return
     ray.init(
+        address="local",  # a fresh embedded cluster, never a stale `ray start` one
         num_cpus=num_cpus,
         include_dashboard=True,
         dashboard_host="127.0.0.1",

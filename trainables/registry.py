@@ -20,6 +20,8 @@ from trainables.errors import ConfigError
 # out of commands that do not use it).
 FAMILIES: dict[str, str] = {
     "timemixer": "trainables.timemixer.task",
+    "seasonal_gru": "trainables.seasonal_gru.task",
+    "bearing": "trainables.bearing.task",
 }
 
 

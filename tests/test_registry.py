@@ -1,0 +1,63 @@
+"""Every registered model family, picked up from the registry: configs, spaces,
+a smoke fit without Ray, and a 2-worker DDP run through the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from orchestrator.__main__ import main
+from search_spaces import get_space, space_names
+from trainables.config import build_config
+from trainables.context import LocalContext
+from trainables.registry import get_spec, names
+
+FAMILIES = names()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_spec_is_complete(family):
+    spec = get_spec(family)
+    assert spec.name == family and spec.default_dataset in spec.datasets
+    assert spec.mode in ("min", "max")
+    cfg = build_config(spec.config_cls, dict(spec.smoke_overrides))
+    assert dataclasses.is_dataclass(cfg)
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    assert "smoke" in space_names(family)
+    for name in space_names(family):
+        space = get_space(family, name)
+        assert set(space) <= fields, f"space {name!r} names fields the config lacks"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_smoke_fit_without_ray(family):
+    torch.set_num_threads(1)
+    spec = get_spec(family)
+    cfg = build_config(spec.config_cls, dict(spec.smoke_overrides))
+    data = spec.load_data(cfg, spec.default_dataset, None)
+    if spec.preflight:
+        spec.preflight(cfg, data)
+    ctx = LocalContext("cpu")
+    result = spec.fit(cfg, data, ctx)
+    assert ctx.history and spec.metric in ctx.history[-1]
+    assert all(math.isfinite(v) for v in result.metrics.values() if isinstance(v, float))
+    figures = spec.plots(result, data)
+    assert figures and all(name.endswith(".png") for name in figures)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "timemixer"])  # timemixer: test_ray_sweep
+def test_two_worker_ddp_smoke_run(family, ray_cluster, mlflow_uri, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    argv = ["train", "--model", family, "--smoke", "--workers", "2", "--experiment", f"ddp-{family}",
+            "--storage", str(tmp_path / "ray")]
+    assert main(argv) == 0
+    client = MlflowClient(mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(f"ddp-{family}").experiment_id])
+    assert run.info.status == "FINISHED"
+    spread = client.get_metric_history(run.info.run_id, "ddp_weight_max_diff")
+    assert spread and all(m.value == 0.0 for m in spread)
