@@ -50,6 +50,7 @@ def log_fit_result(uri: str, run_id: str, spec: TrainableSpec, params: Any, data
     ``val_*`` is the restored best model's, while the epochs before stay the curve.
     """
     tracking.log_metrics(uri, run_id, result.metrics, step=len(result.history) + 1)
+    log_stages(uri, run_id, result.outputs.get("stages") or {})
     if with_plots:
         for name, figure in spec.plots(result, data).items():
             tracking.log_figure(uri, run_id, figure, f"plots/{name}")
@@ -57,6 +58,23 @@ def log_fit_result(uri: str, run_id: str, spec: TrainableSpec, params: Any, data
         torch.save(result.model.state_dict(), Path(tmp) / WEIGHTS_FILE)
         (Path(tmp) / "config.json").write_text(json.dumps(as_dict(params), indent=1, default=str))
         tracking.log_artifact_dir(uri, run_id, tmp, "model")
+
+
+def log_stages(uri: str, run_id: str, stages: dict[str, list[dict[str, float]]]) -> None:
+    """Multi-stage fits (e.g. contrastive pre-training, then fine-tuning): one child
+    run per stage under the run, each with its own per-epoch curves."""
+    if not stages:
+        return
+    run = tracking.client(uri).get_run(run_id)
+    for index, (stage, history) in enumerate(stages.items()):
+        child = tracking.start_run(uri, run.info.experiment_id, f"{run.info.run_name}/{stage}",
+                                   {tracking.KIND_TAG: "stage", "orch.stage": stage, "orch.stage_index": str(index),
+                                    **{k: v for k, v in run.data.tags.items() if k in ("orch.model", "orch.dataset",
+                                                                                      "orch.seed")}},
+                                   parent_run_id=run_id)
+        for row in history:
+            tracking.log_metrics(uri, child, row, step=int(row.get("epoch", 0)))
+        tracking.end_run(uri, child)
 
 
 def progress(line: str) -> None:

@@ -57,7 +57,12 @@ def test_two_worker_ddp_smoke_run(family, ray_cluster, mlflow_uri, tmp_path):
             "--storage", str(tmp_path / "ray")]
     assert main(argv) == 0
     client = MlflowClient(mlflow_uri)
-    (run,) = client.search_runs([client.get_experiment_by_name(f"ddp-{family}").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(f"ddp-{family}").experiment_id])
+    (run,) = [r for r in runs if r.data.tags.get("orch.kind") == "train"]
     assert run.info.status == "FINISHED"
+    stages = [r for r in runs if r.data.tags.get("orch.kind") == "stage"]
+    if family == "bearing":  # contrastive pre-training, then fine-tuning: one run each under the parent
+        assert sorted(r.data.tags["orch.stage"] for r in stages) == ["finetune", "pretrain"]
+        assert all(r.data.tags["mlflow.parentRunId"] == run.info.run_id for r in stages)
     spread = client.get_metric_history(run.info.run_id, "ddp_weight_max_diff")
     assert spread and all(m.value == 0.0 for m in spread)
