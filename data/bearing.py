@@ -219,7 +219,15 @@ def read_cwru_channel(path: Path, suffix: str = "_DE_time") -> np.ndarray:
     matches = [k for k in keys if k.endswith(suffix)]
     if not matches:
         raise DataError(f"{path}: no variable ending in {suffix!r}; found {sorted(keys)}")
-    return np.asarray(content[sorted(matches)[0]], dtype=np.float64).reshape(-1)
+    key = sorted(matches)[0]
+    raw = np.asarray(content[key])
+    if raw.dtype.kind not in "fiu" or raw.size == 0:
+        raise DataError(f"{path}: variable {key!r} should hold a non-empty numeric signal, "
+                        f"got dtype {raw.dtype} with {raw.size} values")
+    signal = raw.astype(np.float64).reshape(-1)
+    if not np.isfinite(signal).all():
+        raise DataError(f"{path}: variable {key!r} has NaN or infinite samples")
+    return signal
 
 
 def to_rate(signal: np.ndarray, fs: int, target_fs: int = TARGET_FS) -> np.ndarray:
