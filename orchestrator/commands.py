@@ -100,6 +100,11 @@ def ensemble(args: argparse.Namespace) -> int:
         name=args.name, storage=_storage(args), concurrency=args.concurrency,
         overrides=tuple(parse_set(args.set).items()),
     )
+    if args.export and not args.sweep and args.model:
+        from trainables.registry import get_adapter
+
+        if get_adapter(args.model).serving is None:
+            raise ConfigError(f"--export: model {args.model!r} has no raw-input pipeline to export yet")
     single = None
     if not args.sweep:
         args.seed, args.workers, args.gpus_per_worker, args.cpus_per_worker = None, None, None, None

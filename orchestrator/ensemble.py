@@ -268,7 +268,10 @@ def export_members(uri: str, run_id: str, model: str, dataset: str, members: lis
     from orchestrator.export import bundle, log_ensemble_model, predictor_from_bundle
 
     keep = [i for i, w in enumerate(weights) if w > 0]
-    pipeline = get_adapter(model).serving(cfg, data)
+    adapter = get_adapter(model)
+    if adapter.serving is None:
+        raise ConfigError(f"--export: model {model!r} has no raw-input pipeline to export yet")
+    pipeline = adapter.serving(cfg, data)
     payload = bundle(model, [members[i].config for i in keep], [members[i].state for i in keep],
                      [float(weights[i]) for i in keep], pipeline)
     example = pipeline.example(data)

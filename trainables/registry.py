@@ -84,7 +84,7 @@ class EnsembleAdapter:
     build_model: Callable[[Any, Any], nn.Module]
     predict: Callable[[nn.Module, Any, Any, str], tuple[Any, Any]]
     score: Callable[[Any, Any], dict[str, float]]
-    serving: Callable[[Any, Any], Any]
+    serving: Callable[[Any, Any], Any] | None  # None: the family cannot be exported yet
     metric: str = "mse"
     mode: str = "min"
 

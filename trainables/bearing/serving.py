@@ -1,0 +1,95 @@
+"""The bearing classifier for ensembles and export: probabilities, scores, and a
+raw-signal pipeline (vibration samples in, class probabilities out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from data.bearing import BearingData
+from data.signal import standardize
+from trainables.bearing import task
+from trainables.registry import EnsembleAdapter
+
+
+def build_model(cfg: task.BearingConfig, data: BearingData) -> nn.Module:
+    return task.build_model(cfg, len(data.class_names))
+
+
+def predict(model: nn.Module, cfg: task.BearingConfig, data: BearingData, split: str):
+    """Class probabilities (N, K) and labels (N,) of one split of the configured fold."""
+    index = getattr(task.make_splits(cfg, data), split)
+    out = task.predict(model, task.window_tensors(data, index), cfg.eval_batch_size, torch.device("cpu"))
+    return out["probs"], out["labels"]
+
+
+def score(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Negative log-likelihood (what greedy selection minimises), accuracy, macro-F1."""
+    from sklearn.metrics import f1_score
+
+    probs = np.asarray(probs, dtype=np.float64)
+    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    predicted = probs.argmax(-1)
+    return {"nll": float(-np.log(picked).mean()), "acc": float((predicted == labels).mean()),
+            "macro_f1": float(f1_score(labels, predicted, average="macro"))}
+
+
+@dataclass
+class SignalPipeline:
+    """Raw vibration windows at ``fs`` Hz -> class probabilities.
+
+    Input frame: a ``signal`` column of samples, ``window`` samples per window, and
+    optionally a ``window`` id column to send several windows at once. Each window
+    is standardised as in training.
+    """
+
+    class_names: list[str]
+    window: int
+    fs: int
+
+    def build_model(self, cfg: task.BearingConfig) -> nn.Module:
+        return task.build_model(cfg, len(self.class_names))
+
+    def inputs(self, frame: pd.DataFrame) -> torch.Tensor:
+        if "signal" not in frame.columns:
+            raise ValueError("input: expected a 'signal' column of vibration samples")
+        groups = [g["signal"] for _, g in frame.groupby("window", sort=True)] if "window" in frame.columns \
+            else [frame["signal"]]
+        for group in groups:
+            if len(group) != self.window:
+                raise ValueError(f"input: each window needs {self.window} samples at {self.fs} Hz, got {len(group)}")
+        x = torch.tensor(np.stack([g.to_numpy(dtype=np.float32) for g in groups]))
+        return standardize(x)
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
+        logits = model(inputs)[0]
+        return torch.softmax(logits.double(), -1).numpy()
+
+    def outputs(self, members: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
+        """One row per window and class: mean probability and its std across members."""
+        from trainables.ensemble import combine, spread
+
+        mean, std = combine(members, weights), spread(members, weights)
+        windows, classes = mean.shape
+        index = np.indices((windows, classes)).reshape(2, -1)
+        return pd.DataFrame({"window": index[0], "class": np.asarray(self.class_names)[index[1]],
+                             "probability": mean.ravel(), "std": std.ravel(),
+                             "predicted": np.asarray(self.class_names)[mean.argmax(-1)][index[0]]})
+
+    def example(self, data: BearingData) -> pd.DataFrame:
+        """Two raw windows of the data, as a user would send them."""
+        raw = data.windows(np.arange(2))
+        return pd.DataFrame({"window": np.repeat(np.arange(len(raw)), self.window),
+                             "signal": raw.reshape(-1).astype(np.float64)})
+
+
+def serving(cfg: task.BearingConfig, data: BearingData) -> SignalPipeline:
+    return SignalPipeline(class_names=list(data.class_names), window=cfg.window, fs=int(data.fs))
+
+
+ADAPTER = EnsembleAdapter(build_model=build_model, predict=predict, score=score, serving=serving,
+                          metric="nll", mode="min")
