@@ -4,15 +4,19 @@ The state is a set of residual spaces (cuboids where the next block may go), the
 boxes left and the blocks placed. One step takes the space nearest a container
 corner (Zhu & Lim's anchor-distance rule, which keeps the free volume compact) and
 puts a block into that corner of it. A state is scored by *greedy completion*: fill
-it to the end always taking the largest fitting block. The search is a beam over
-partial packings whose width doubles each pass while time remains (CLTRS / ID-GLTS
-family): every child is completed greedily, the best ``width`` children survive, and
-every completion is a candidate solution, so the result only ever improves.
+it to the end always taking the best ranked block (on instances with few box types
+both the "fit" and the "volume" ranking are tried and the better completion counts).
+The search is a beam over partial packings whose width doubles each pass while time
+remains (CLTRS / ID-GLTS / BSG family): every child is completed greedily, the best
+``width`` distinct children survive (children reaching the same spaces and stock by
+another order are dropped), and every completion is a candidate solution, so the
+result only ever improves. The moves run as numba kernels (packing/kernels.py).
 
 C1: residual spaces are maximal (the part above a block spans the whole space).
 C2: blocks always stand on a space's floor, and the space above a block is cut to
-the block's fully covered top area, so every space's floor is fully carried and all
-boxes are supported by construction.
+the block's fully covered top, then stretched over neighbouring covered tops of the
+same height, so every space's floor is fully carried and all boxes are supported
+by construction.
 """
 
 from __future__ import annotations

@@ -78,23 +78,6 @@ def anchor(space: np.ndarray, cont: np.ndarray, d0: int, d1: int) -> tuple[int, 
 
 
 @njit(**_OPTS)
-def supported(x: int, y: int, d0: int, d1: int, carriers: np.ndarray) -> bool:
-    """True when the footprint is fully covered by the carriers' rectangles.
-
-    Covered top rectangles at one height never overlap in plan (the blocks under them
-    would overlap), so the summed intersection areas measure the covered area exactly.
-    """
-    need = d0 * d1
-    got = 0
-    for i in range(carriers.shape[0]):
-        w = min(x + d0, carriers[i, 2]) - max(x, carriers[i, 0])
-        h = min(y + d1, carriers[i, 3]) - max(y, carriers[i, 1])
-        if w > 0 and h > 0:
-            got += w * h
-    return got >= need
-
-
-@njit(**_OPTS)
 def block_scores(space: np.ndarray, left: np.ndarray, dims: np.ndarray, vol: np.ndarray, req: np.ndarray,
                  reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
                  waste_w: float, noise: np.ndarray, k: int) -> np.ndarray:
