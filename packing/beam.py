@@ -44,7 +44,7 @@ class BeamParams:
     waste: float = 1.0  # weight of stranded volume in the "fit" rank
     evaluate: str = "auto"  # completion rank(s) scoring a node: "" (= rank), fit, volume, both, auto (both if < 40 types)
     live_reach: str = "off"  # reach tables from the types in stock: on, off, auto (on if < 40 types); no gain measured
-    space: str = "anchor"  # space rule: anchor (corner distance), low (lowest floor first), auto (low under C2)
+    space: str = "auto"  # space rule: anchor (corner distance), low (lowest floor first), auto (low under C2 with >= 60 types)
     cut_top: bool = False  # C2: only cut the space above a block to its covered top (no stretching over neighbours)
 
 

@@ -87,7 +87,9 @@ def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[li
     stock = np.array([t.quantity for t in instance.types])
     packer = Packer(instance.container, table, stock, support, params.beam.rank, params.beam.waste,
                     params.beam.cut_top)
-    packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support)
+    # lowest floor first measured +0.7 / +1.7 points on BR13 / BR15 C1C2, -0.3 on BR10 (3 instances, 5 s)
+    packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support
+                                                      and len(instance.types) >= 60)
     packer.live_reach = params.beam.live_reach == "on" or (params.beam.live_reach == "auto" and len(instance.types) < 40)
     if params.jitter > 0 and seed:
         rng = np.random.default_rng(seed)

@@ -24,7 +24,7 @@ def default() -> Space:
         "jitter": Uniform(0.0, 0.05),
         "beam.evaluate": Choice(("auto", "", "both")),
         "beam.waste": Uniform(0.5, 2.0),
-        "beam.space": Choice(("anchor", "low")),
+        "beam.space": Choice(("auto", "anchor", "low")),
         "blocks.flat_top": Choice((True, False)),
     }
 
