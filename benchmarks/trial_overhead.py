@@ -67,8 +67,9 @@ def our_loop(cfg: TimeMixerConfig, data) -> float:
     return time.perf_counter() - started
 
 
-def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, plots: bool) -> float:
-    """Wall time of a sweep of ``trials`` trials run one at a time."""
+def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, plots: bool,
+               concurrency: int = 1) -> float:
+    """Wall time of a sweep of ``trials`` trials (one at a time by default)."""
     from orchestrator.config import RunOptions, SweepOptions
     from orchestrator.sweep import run_sweep
     from search_spaces.space import Grid
@@ -76,7 +77,7 @@ def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, pl
     run = RunOptions(model="timemixer", dataset="synthetic_wells", params=cfg, experiment="bench-overhead",
                      workers=workers)
     opts = SweepOptions(space_name="seeds", space={"seed": Grid(tuple(range(trials)))}, search="grid",
-                        samples=1, concurrency=1, storage=storage, trial_plots=plots,
+                        samples=1, concurrency=concurrency, storage=storage, trial_plots=plots,
                         name=f"overhead-w{workers}-p{int(plots)}-{int(time.time())}")
     data = load_data(cfg, "synthetic_wells", None)
     started = time.perf_counter()

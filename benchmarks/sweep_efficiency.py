@@ -1,0 +1,65 @@
+"""Sweep efficiency: 16 trials of a fixed small workload on the machine's CPUs,
+against the ideal (total trial compute / parallel slots) and a serial plain loop.
+
+    python benchmarks/sweep_efficiency.py [--trials 16] [--epochs 2]
+
+The per-trial compute is the plain PyTorch loop of benchmarks/trial_overhead.py run
+with one thread (what each trial gets). Prints ratios, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.common import table, write_report  # noqa: E402
+from benchmarks.trial_overhead import plain_loop, tune_sweep, workload  # noqa: E402
+from trainables.timemixer.task import load_data  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--plots", action="store_true", help="per-trial plots on (default off)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = workload(args.epochs)
+    data = load_data(cfg, "synthetic_wells", None)
+    per_trial = float(np.median([plain_loop(cfg, data) for _ in range(3)]))
+    slots = int(os.cpu_count() or 1)
+    serial = per_trial * args.trials
+    ideal = serial / slots
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/mlflow.db")
+        from orchestrator import cluster
+
+        cluster.connect(None)
+        tune_sweep(cfg, 2, 1, tmp, False, concurrency=0)  # warm-up: worker processes, imports, store
+        started = time.perf_counter()
+        tune_sweep(cfg, args.trials, 1, tmp, args.plots, concurrency=0)
+        wall = time.perf_counter() - started
+    rows = [
+        {"what": "serial plain loop", "seconds": serial, "vs_ideal": serial / ideal},
+        {"what": f"ideal ({slots} slots)", "seconds": ideal, "vs_ideal": 1.0},
+        {"what": "our sweep", "seconds": wall, "vs_ideal": wall / ideal},
+    ]
+    print(table(rows, ["what", "seconds", "vs_ideal"]))
+    print(f"per-trial compute {per_trial:.2f} s; sweep overhead per trial "
+          f"{(wall - ideal) * slots / args.trials:.2f} s-slot; target: sweep <= 1.15 x ideal")
+    path = write_report("sweep_efficiency", {"trials": args.trials, "epochs": args.epochs, "slots": slots,
+                                             "per_trial_s": per_trial, "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
