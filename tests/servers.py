@@ -91,7 +91,11 @@ def mlflow_server(backend_uri: str, artifacts: Path):
         yield url
     finally:
         _signal_group(proc, 15)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, 9)
+            proc.wait(timeout=30)
 
 
 @contextmanager
@@ -121,6 +125,8 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
                 [str(BIN / "ray"), "start", f"--address={address}", "--node-ip-address=127.0.0.1",
                  "--num-cpus=0", "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True))
+        if extra_nodes:
+            wait_nodes(address, 1 + extra_nodes, env, 120)
         yield address, url
     finally:
         for proc in reversed(procs):
@@ -130,6 +136,20 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 _signal_group(proc, 9)
+
+
+def wait_nodes(address: str, count: int, env: dict, seconds: float) -> None:
+    """Block until ``count`` nodes are alive (a joining node takes a few seconds)."""
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+             "print(sum(1 for n in ray.nodes() if n['Alive']))")
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        out = subprocess.run([sys.executable, "-c", probe, address], env=env, capture_output=True, text=True)
+        lines = out.stdout.strip().splitlines()
+        if lines and lines[-1].isdigit() and int(lines[-1]) >= count:
+            return
+        time.sleep(2.0)
+    raise TimeoutError(f"the cluster at {address} did not reach {count} nodes within {seconds} s")
 
 
 def _signal_group(proc: subprocess.Popen, signal_number: int) -> None:
