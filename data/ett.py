@@ -37,7 +37,21 @@ def read_ett_csv(path: Path) -> pd.DataFrame:
         frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d %H:%M:%S")
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: column 'date' is not 'YYYY-MM-DD HH:MM:SS'") from exc
+    check_regular(frame["date"], path)
     return frame[expected]
+
+
+def check_regular(dates: pd.Series, path: Path) -> None:
+    """Windows assume one row per time step: gaps, repeats and disorder are errors."""
+    if len(dates) < 2:
+        raise DataError(f"{path}: expected at least 2 rows, got {len(dates)}")
+    steps = dates.diff().iloc[1:]
+    step = steps.iloc[0]
+    bad = np.flatnonzero((steps != step).to_numpy())
+    if step <= pd.Timedelta(0) or len(bad):
+        row = int(bad[0]) + 2 if len(bad) else 2
+        raise DataError(f"{path}: timestamps are not a regular {step} grid (gap, repeat or disorder at data row "
+                        f"{row}: {dates.iloc[row - 1]})")
 
 
 def ett_splits(name: str, n_rows: int) -> dict[str, tuple[int, int]]:

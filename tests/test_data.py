@@ -120,3 +120,16 @@ def test_ett_reader_rejects_bad_files(tmp_path):
     nan.write_text("date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n2016-07-01 00:00:00,1,2,3,4,5,,7\n")
     with pytest.raises(DataError, match="missing value in data row 1"):
         read_ett_csv(nan)
+
+
+def test_ett_reader_rejects_gaps_and_repeats(tmp_path):
+    header = "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n"
+    row = ",1,2,3,4,5,6,7\n"
+    gap = tmp_path / "gap.csv"
+    gap.write_text(header + "".join(f"2016-07-01 0{h}:00:00{row}" for h in (0, 1, 3)))
+    with pytest.raises(DataError, match="not a regular .* grid .* row 3"):
+        read_ett_csv(gap)
+    repeat = tmp_path / "repeat.csv"
+    repeat.write_text(header + "".join(f"2016-07-01 0{h}:00:00{row}" for h in (0, 1, 1)))
+    with pytest.raises(DataError, match="not a regular"):
+        read_ett_csv(repeat)
