@@ -93,3 +93,14 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster
             assert len(history) == 4, "finished trials were not re-run"
     parent = next(r for r in runs if r.data.tags.get("orch.kind") == "sweep")
     assert parent.info.status == "FINISHED"
+
+
+def test_sweep_on_the_real_etth1_file(ray_cluster, mlflow_uri, tmp_path):
+    argv = ["sweep", "--model", "timemixer", "--dataset", "etth1", "--smoke", "--space", "smoke", "--samples", "2",
+            "--search", "random", "--experiment", "etth1", "--storage", str(tmp_path / "ray")]
+    assert main(argv) == 0
+    client, runs = _runs(mlflow_uri, "etth1")
+    trials = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
+    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
+    expected = "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066"
+    assert all(r.data.tags["orch.data_checksum"] == expected for r in trials)
