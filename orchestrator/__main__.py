@@ -28,6 +28,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus-per-worker", type=float, help="CPUs per worker / in-process trial")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     parser.add_argument("--storage", help="directory for Ray results and checkpoints (default ./ray_results)")
+    parser.add_argument("--init-from", metavar="RUN", help="start from an MLflow run's best weights (or a path)")
 
 
 def build_parser() -> argparse.ArgumentParser:

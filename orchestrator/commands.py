@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+from pathlib import Path
 import json
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,25 @@ except ImportError:  # pragma: no cover - packing is part of the distribution
     pass
 
 
+def with_init_from(run: RunOptions, source: str | None) -> RunOptions:
+    """``--init-from RUN``: start from an earlier run's best weights (two-stage
+    training at a lower lr). The run's `model/` artifact is fetched to a local
+    directory that the model config's ``init_from`` field then names."""
+    if not source:
+        return run
+    if "init_from" not in {f.name for f in dataclasses.fields(run.params)}:
+        raise ConfigError(f"--init-from: model {run.model!r} has no init_from option")
+    path = source
+    if not Path(source).exists():
+        client = tracking.client(tracking.resolve_tracking_uri())
+        try:
+            path = client.download_artifacts(source, "model")
+        except Exception as exc:  # noqa: BLE001 - MLflow raises several types for a missing run
+            raise ConfigError(f"--init-from: no run {source!r} with a model/ artifact in "
+                              f"{tracking.resolve_tracking_uri()}") from exc
+    return dataclasses.replace(run, params=dataclasses.replace(run.params, init_from=str(path)))
+
+
 def load_checked(run: RunOptions) -> Any:
     """Load the dataset on the driver and dry-check the run against it (no Ray yet)."""
     spec = run.spec
@@ -35,13 +55,11 @@ def load_checked(run: RunOptions) -> Any:
 
 
 def _storage(args: argparse.Namespace) -> str:
-    from pathlib import Path
-
     return str(Path(getattr(args, "storage", None) or "ray_results").expanduser().resolve())
 
 
 def train(args: argparse.Namespace) -> int:
-    run = resolve_run(args)
+    run = with_init_from(resolve_run(args), args.init_from)
     data = load_checked(run)
     from orchestrator.train import run_train_command
 
@@ -60,7 +78,7 @@ def sweep(args: argparse.Namespace) -> int:
         data = load_checked(run)
         summary = run_sweep(run, opts, data, resume=True, parent_run_id=parent, uri=uri)
     else:
-        run = resolve_run(args)
+        run = with_init_from(resolve_run(args), args.init_from)
         opts = resolve_sweep(args, run)
         data = load_checked(run)
         summary = run_sweep(run, opts, data)

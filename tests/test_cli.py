@@ -63,3 +63,23 @@ def test_datasets_lists_models_and_files(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "timemixer" in out and "etth1" in out and "synthetic_wells" in out
+
+
+def test_init_from_an_unknown_run_exits_2(capsys, mlflow_uri):
+    assert main(["train", "--model", "timemixer", "--smoke", "--init-from", "no-such-run"]) == 2
+    assert "--init-from: no run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_two_stage_training_starts_from_an_earlier_run(capsys, mlflow_uri):
+    """Stage 1 in-process, then stage 2 from its logged weights at a lower lr."""
+    assert main(["train", "--model", "timemixer", "--smoke", "--experiment", "stages"]) == 0
+    first = capsys.readouterr().out.split()[1]
+    assert main(["train", "--model", "timemixer", "--smoke", "--experiment", "stages", "--init-from", first,
+                 "--set", "lr=0.0005"]) == 0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("stages").experiment_id])
+    second = next(r for r in runs if r.info.run_id != first)
+    assert first in second.data.params["init_from"] or "model" in second.data.params["init_from"]
+    assert second.data.params["lr"] == "0.0005"
