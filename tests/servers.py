@@ -115,7 +115,8 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
     port, dash = free_port(), free_port()
     procs = [subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={cpus}", "--block"],
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={cpus}", *_own_ports(),
+         f"--ray-client-server-port={free_port()}", "--block"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
     address, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
     try:
@@ -123,7 +124,7 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
         for _ in range(extra_nodes):
             procs.append(subprocess.Popen(
                 [str(BIN / "ray"), "start", f"--address={address}", "--node-ip-address=127.0.0.1",
-                 "--num-cpus=0", "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 "--num-cpus=0", *_own_ports(), "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True))
         if extra_nodes:
             wait_nodes(address, 1 + extra_nodes, env, 120)
@@ -136,6 +137,13 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 _signal_group(proc, 9)
+
+
+def _own_ports() -> list[str]:
+    """Agent and metrics ports of our own: Ray's fixed defaults would collide with
+    the test session's cluster on this machine (its job agent would never start)."""
+    return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
 
 
 def wait_nodes(address: str, count: int, env: dict, seconds: float) -> None:
