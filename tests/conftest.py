@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-os.environ.setdefault("ORCH_DATA_DIR", str(SHARED_DATA))
+# Absolute, so subprocesses and Ray jobs running in other directories find the data.
+os.environ["ORCH_DATA_DIR"] = str(Path(os.environ.get("ORCH_DATA_DIR") or SHARED_DATA).resolve())
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
