@@ -33,6 +33,7 @@ from trainables import losses
 from trainables.config import TrainConfig, check
 from trainables.context import TrainContext
 from trainables.loop import run_loop
+from trainables.plots import learning_curve
 from trainables.registry import FitResult, TrainableSpec
 from trainables.seasonal_gru.model import CELLS, RecurrentForecaster
 
@@ -296,13 +297,7 @@ def plots(result: FitResult, data: EpfData) -> dict[str, Any]:
     axes[0].legend(loc="upper right", fontsize=8)
     forecast.autofmt_xdate()
     forecast.tight_layout()
-    curves, ax = plt.subplots(figsize=(6, 3.5))
-    epochs = [h["epoch"] for h in result.history]
-    ax.plot(epochs, [h["train_loss"] for h in result.history], label="train objective")
-    ax.plot(epochs, [h["val_loss"] for h in result.history], label="val MSE (eq. 26 units)")
-    ax.set_xlabel("epoch")
-    ax.legend()
-    curves.tight_layout()
+    curves = learning_curve(result.history, "train objective", "val MSE (eq. 26 units)")
     return {"test_forecast.png": forecast, "training_curves.png": curves}
 
 

@@ -26,6 +26,7 @@ from trainables.errors import ConfigError
 from trainables.timemixer.augment import PanelWindows, add_noise, mix, mixup_pairs
 from trainables.context import TrainContext, unwrap
 from trainables.loop import run_loop
+from trainables.plots import learning_curve
 from trainables.registry import FitResult, TrainableSpec
 from trainables.timemixer.model import TimeMixer, TimeMixerShape, count_parameters
 
@@ -533,13 +534,7 @@ def plots(result: FitResult, data: ForecastData) -> dict[str, Any]:
         ax.set_title(f"test window {int(ex['index'][row])}", fontsize=9)
     axes[0, 0].legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    curves, ax = plt.subplots(figsize=(6, 3.5))
-    epochs = [h["epoch"] for h in result.history]
-    ax.plot(epochs, [h["train_loss"] for h in result.history], label="train loss")
-    ax.plot(epochs, [h["val_loss"] for h in result.history], label="val loss")
-    ax.set_xlabel("epoch")
-    ax.legend()
-    curves.tight_layout()
+    curves = learning_curve(result.history)
     return {"forecast_vs_truth.png": fig, "learning_curve.png": curves}
 
 
