@@ -111,6 +111,10 @@ def test_job_submit_on_two_nodes_logs_to_an_mlflow_server(tmp_path):
                 "--space", "smoke", "--samples", "2", "--experiment", "cluster", "--name", "job-sweep",
                 "--no-trial-plots")
         assert _job_status(dashboard, "sweep-job", 400) == "SUCCEEDED"
+        _submit(dashboard, "ensemble-job", tracking_url, data_dir, "ensemble", "--sweep", "job-sweep",
+                "--top-k", "1", "--seeds", "2", "--name", "job-ensemble", "--export",
+                "--registered-name", "cluster-ensemble")
+        assert _job_status(dashboard, "ensemble-job", 400) == "SUCCEEDED"
         _submit(dashboard, "pack-job", tracking_url, data_dir, "pack", "--instances", "BR1/1",
                 "--time-limit", "1", "--branches", "2", "--experiment", "cluster")
         assert _job_status(dashboard, "pack-job", 300) == "SUCCEEDED"
@@ -120,6 +124,10 @@ def test_job_submit_on_two_nodes_logs_to_an_mlflow_server(tmp_path):
         runs = client.search_runs([experiment.experiment_id])
         kinds = [r.data.tags.get("orch.kind") for r in runs]
         assert kinds.count("sweep") == 1 and kinds.count("trial") == 2 and "pack" in kinds
+        assert kinds.count("ensemble") == 1 and kinds.count("member") == 2
         assert all(r.info.status == "FINISHED" for r in runs)
         trial = next(r for r in runs if r.data.tags.get("orch.kind") == "trial")
         assert client.list_artifacts(trial.info.run_id, "model"), "artifacts went through the server"
+        ensemble = next(r for r in runs if r.data.tags.get("orch.kind") == "ensemble")
+        assert ensemble.data.tags["orch.model_uri"] == "models:/cluster-ensemble/1"
+        assert client.get_registered_model("cluster-ensemble").name == "cluster-ensemble"
