@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,7 +157,9 @@ def test_rest_scoring_server_answers(mlflow_uri, tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],
-        env={**__import__("os").environ, "MLFLOW_TRACKING_URI": uri},
+        # mlflow execs `uvicorn` by name: this interpreter's bin/ must be on PATH
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri,
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         frame = pipeline.example(data)

@@ -111,7 +111,8 @@ def test_features_have_no_future_leakage():
 def test_default_config_uses_the_data_unchanged():
     data = load_data(TimeMixerConfig(), "synthetic_wells", None)
     prepared = prepare(TimeMixerConfig(), data)
-    assert prepared.inputs is data.values and prepared.targets is data.values and prepared.marks is data.marks
+    assert prepared.inputs is data.values and prepared.targets is data.values and prepared.marks is None
+    assert prepare(TimeMixerConfig(use_marks=True), data).marks is data.marks
 
 
 def test_quantile_outputs_are_ordered_after_training():
