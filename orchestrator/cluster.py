@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+from pathlib import Path
 
 import ray
 
@@ -32,6 +34,36 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         log_to_driver=True,
         _node_ip_address="127.0.0.1",
     )
+    _advertise_local_cluster(ray.get_runtime_context().gcs_address)
+
+
+def _advertise_local_cluster(gcs_address: str) -> None:
+    """Point ``/tmp/ray/ray_current_cluster`` at the embedded cluster while it runs.
+
+    Ray Train V2's controller finds its cluster's state API through that file (it
+    reads no RAY_ADDRESS in our workers). A stale file, left by a `ray start` head
+    that was killed instead of stopped, makes those lookups time out: the finished
+    DDP trial's placement group is never released and the next trial's workers wait
+    forever for CPUs. `ray start` writes the file the same way; we put back what
+    was there when this process exits.
+    """
+    from ray._private.utils import get_ray_address_file, write_ray_address
+
+    path = Path(get_ray_address_file(None))
+    previous = path.read_text() if path.exists() else None
+    write_ray_address(gcs_address)
+
+    def restore() -> None:
+        try:
+            if path.exists() and path.read_text() == gcs_address:
+                if previous is None:
+                    path.unlink()
+                else:
+                    path.write_text(previous)
+        except OSError:
+            pass
+
+    atexit.register(restore)
 
 
 def is_multi_node() -> bool:

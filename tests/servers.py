@@ -112,6 +112,10 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
     """
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
+    # `ray start` points /tmp/ray/ray_current_cluster at itself; a signal leaves that
+    # stale, so the file is put back afterwards for the session's own cluster.
+    address_file = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    saved = address_file.read_text() if address_file.exists() else None
     port, dash = free_port(), free_port()
     procs = [subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
@@ -137,6 +141,10 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 _signal_group(proc, 9)
+        if saved is None:
+            address_file.unlink(missing_ok=True)
+        else:
+            address_file.write_text(saved)
 
 
 def _own_ports() -> list[str]:

@@ -59,6 +59,37 @@ def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
     assert "test_mse" in run.data.metrics
 
 
+def test_consecutive_ddp_trials_start_with_a_stale_ray_address_file(mlflow_uri, tmp_path):
+    """A `ray start` head killed without `ray stop` leaves /tmp/ray/ray_current_cluster
+    behind. The embedded cluster must still release each DDP trial's workers so the
+    next trial can start (Train V2 finds the state API through that file)."""
+    from ray._private.utils import get_ray_address_file
+
+    address_file = Path(get_ray_address_file(None))
+    saved = address_file.read_text() if address_file.exists() else None
+    address_file.parent.mkdir(parents=True, exist_ok=True)
+    address_file.write_text("127.0.0.1:9")  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(MLFLOW_TRACKING_URI=mlflow_uri, RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S="45")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "sweep", *SMOKE, "--samples", "2", "--concurrency", "1",
+             "--search", "random", "--workers", "2", "--experiment", "ddp-sweep", "--name", "ddp-sweep",
+             "--storage", str(tmp_path / "ray"), "--no-trial-plots"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+        assert address_file.read_text() == "127.0.0.1:9", "the file is put back on exit"
+    finally:
+        if saved is None:
+            address_file.unlink(missing_ok=True)
+        else:
+            address_file.write_text(saved)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, runs = _runs(mlflow_uri, "ddp-sweep")
+    trials = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
+    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
+    assert all(r.data.params["workers"] == "2" for r in trials)
+
+
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster, mlflow_uri, tmp_path):
     storage = tmp_path / "ray"
     argv = ["sweep", *SMOKE, "--samples", "3", "--concurrency", "1", "--search", "random",
