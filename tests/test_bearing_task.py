@@ -64,11 +64,25 @@ def test_a_checkpoint_is_only_restored_by_the_stage_that_wrote_it(tmp_path):
     assert StageContext(ctx, "finetune").restore() == str(tmp_path)
 
 
+def test_noisy_validation_picks_the_kept_epoch():
+    if not (DATA / "cwru" / "Normal_0.mat").is_file():
+        pytest.skip(f"CWRU files not under {DATA}")
+    values = {**SPEC.smoke_overrides, "pretrain_epochs": 0, "epochs": 3, "max_windows_per_class": 16,
+              "max_train_batches": 2, "tsne_points": 0, "select_on": "val_noisy_acc", "val_snr_db": -4.0}
+    cfg = build_config(BearingConfig, values)
+    result = SPEC.fit(cfg, SPEC.load_data(cfg, "cwru", str(DATA)), LocalContext(device="cpu"))
+    scores = [h["val_noisy_acc"] for h in result.history]
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert result.metrics["best_epoch"] == 1 + scores.index(max(scores))
+
+
 def test_config_rejects_bad_values_in_one_line():
     with pytest.raises(ConfigError, match="branches"):
         build_config(BearingConfig, {"branches": ["time", "audio"]})
     with pytest.raises(ConfigError, match="fold"):
         build_config(BearingConfig, {"fold": 5})
+    with pytest.raises(ConfigError, match="select_on"):
+        build_config(BearingConfig, {"select_on": "test_acc"})
     assert snr_tag(-4) == "snr_m4db" and snr_tag(0) == "snr0db"
 
 
