@@ -67,6 +67,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--select-on", default="val_acc", choices=("val_acc", "val_loss", "val_noisy_acc"),
                    help="validation score that picks the kept epoch")
     p.add_argument("--val-snr", type=float, default=-2.0, help="SNR (dB) of the noisy validation windows")
+    p.add_argument("--noise-snr", default="-4,8", help="low,high SNR (dB) of the training noise")
     p.add_argument("--ablations", default="all", help="'all', 'none' or a comma list of " + ",".join(ABLATIONS))
     p.add_argument("--ablation-folds", default="0")
     p.add_argument("--ablation-epochs", type=int, default=0, help="0 = --epochs")
@@ -89,7 +90,8 @@ def base_values(args: argparse.Namespace) -> dict:
     return {"model_size": args.size, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
             "warmup_epochs": 1 if args.epochs > 2 else 0, "noise_aug_p": args.noise_aug, "seed": args.seed,
             "test_snr_db": [float(v) for v in args.test_snr.split(",") if v.strip()], "tsne_points": 0,
-            "select_on": args.select_on, "val_snr_db": args.val_snr}
+            "select_on": args.select_on, "val_snr_db": args.val_snr,
+            "noise_snr_low": float(args.noise_snr.split(",")[0]), "noise_snr_high": float(args.noise_snr.split(",")[1])}
 
 
 def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:
