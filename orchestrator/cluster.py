@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
-import socket
-from contextlib import contextmanager
+from pathlib import Path
 
 import ray
 
@@ -25,47 +25,45 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
         return
-    dashboard_port = _free_port()
-    with _worker_env("RAY_API_SERVER_ADDRESS", f"http://127.0.0.1:{dashboard_port}"):
-        ray.init(
-            address="local",  # a fresh embedded cluster, never a stale `ray start` one
-            num_cpus=num_cpus,
-            include_dashboard=True,
-            dashboard_host="127.0.0.1",
-            dashboard_port=dashboard_port,
-            logging_level=logging.WARNING,
-            log_to_driver=True,
-            _node_ip_address="127.0.0.1",
-        )
+    ray.init(
+        address="local",  # a fresh embedded cluster, never a stale `ray start` one
+        num_cpus=num_cpus,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+        _node_ip_address="127.0.0.1",
+    )
+    _advertise_local_cluster(ray.get_runtime_context().gcs_address)
 
 
-@contextmanager
-def _worker_env(name: str, value: str):
-    """Set ``name`` while the embedded cluster starts, so its raylet and every worker
-    it spawns inherit it, then put this process's environment back.
+def _advertise_local_cluster(gcs_address: str) -> None:
+    """Point ``/tmp/ray/ray_current_cluster`` at the embedded cluster while it runs.
 
-    Used for RAY_API_SERVER_ADDRESS: Ray Train V2's controller finds the state API
-    through it, or else through /tmp/ray/ray_current_cluster, which names whatever
-    cluster `ray start` ran last (or a dead one, if that head was killed). With the
-    wrong cluster a finished DDP trial's placement group is never released and the
-    next trial waits forever for CPUs. The driver's own environment (and the
-    subprocesses it starts, e.g. `ray job submit`) stays untouched.
+    Ray Train V2's controller finds its cluster's state API through that file (it
+    reads no RAY_ADDRESS in our workers). A stale file, left by a `ray start` head
+    that was killed instead of stopped, makes those lookups time out: the finished
+    DDP trial's placement group is never released and the next trial's workers wait
+    forever for CPUs. `ray start` writes the file the same way; we put back what
+    was there when this process exits.
     """
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+    from ray._private.utils import get_ray_address_file, write_ray_address
 
+    path = Path(get_ray_address_file(None))
+    previous = path.read_text() if path.exists() else None
+    write_ray_address(gcs_address)
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    def restore() -> None:
+        try:
+            if path.exists() and path.read_text() == gcs_address:
+                if previous is None:
+                    path.unlink()
+                else:
+                    path.write_text(previous)
+        except OSError:
+            pass
+
+    atexit.register(restore)
 
 
 def is_multi_node() -> bool:

@@ -62,8 +62,7 @@ def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
 def test_consecutive_ddp_trials_start_with_a_stale_ray_address_file(mlflow_uri, tmp_path):
     """A `ray start` head killed without `ray stop` leaves /tmp/ray/ray_current_cluster
     behind. The embedded cluster must still release each DDP trial's workers so the
-    next trial can start (Train V2 finds the state API through that file unless
-    told otherwise), and must leave the file alone."""
+    next trial can start (Train V2 finds the state API through that file)."""
     from ray._private.utils import get_ray_address_file
 
     address_file = Path(get_ray_address_file(None))
@@ -78,7 +77,7 @@ def test_consecutive_ddp_trials_start_with_a_stale_ray_address_file(mlflow_uri, 
              "--search", "random", "--workers", "2", "--experiment", "ddp-sweep", "--name", "ddp-sweep",
              "--storage", str(tmp_path / "ray"), "--no-trial-plots"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
-        assert address_file.read_text() == "127.0.0.1:9", "the file is left alone"
+        assert address_file.read_text() == "127.0.0.1:9", "the file is put back on exit"
     finally:
         if saved is None:
             address_file.unlink(missing_ok=True)
