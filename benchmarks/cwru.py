@@ -87,11 +87,12 @@ def ints(text: str) -> list[int]:
 
 
 def base_values(args: argparse.Namespace) -> dict:
+    noise_low, noise_high = (float(v) for v in args.noise_snr.split(","))
     return {"model_size": args.size, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
             "warmup_epochs": 1 if args.epochs > 2 else 0, "noise_aug_p": args.noise_aug, "seed": args.seed,
             "test_snr_db": [float(v) for v in args.test_snr.split(",") if v.strip()], "tsne_points": 0,
             "select_on": args.select_on, "val_snr_db": args.val_snr,
-            "noise_snr_low": float(args.noise_snr.split(",")[0]), "noise_snr_high": float(args.noise_snr.split(",")[1])}
+            "noise_snr_low": noise_low, "noise_snr_high": noise_high}
 
 
 def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:

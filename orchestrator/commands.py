@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-from pathlib import Path
 import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 

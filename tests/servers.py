@@ -98,8 +98,32 @@ def mlflow_server(backend_uri: str, artifacts: Path):
             proc.wait(timeout=30)
 
 
+RAY_ADDRESS_FILE = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+
+
+@contextmanager
+def kept_ray_address_file():
+    """Put /tmp/ray/ray_current_cluster back as it was afterwards: `ray start` points it
+    at itself, and a head stopped by a signal leaves it stale."""
+    saved = RAY_ADDRESS_FILE.read_text() if RAY_ADDRESS_FILE.exists() else None
+    try:
+        yield RAY_ADDRESS_FILE
+    finally:
+        if saved is None:
+            RAY_ADDRESS_FILE.unlink(missing_ok=True)
+        else:
+            RAY_ADDRESS_FILE.write_text(saved)
+
+
 @contextmanager
 def ray_head(extra_nodes: int = 0, cpus: int = 2):
+    """:func:`_ray_head`, leaving the machine's Ray address file as it found it."""
+    with kept_ray_address_file(), _ray_head(extra_nodes, cpus) as head:
+        yield head
+
+
+@contextmanager
+def _ray_head(extra_nodes: int = 0, cpus: int = 2):
     """`ray start --head` (dashboard on 127.0.0.1) plus ``extra_nodes`` more nodes.
 
     The extra nodes hold no CPUs: on one machine all nodes share one session
@@ -112,10 +136,6 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
     """
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
-    # `ray start` points /tmp/ray/ray_current_cluster at itself; a signal leaves that
-    # stale, so the file is put back afterwards for the session's own cluster.
-    address_file = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-    saved = address_file.read_text() if address_file.exists() else None
     port, dash = free_port(), free_port()
     procs = [subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
@@ -141,10 +161,6 @@ def ray_head(extra_nodes: int = 0, cpus: int = 2):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 _signal_group(proc, 9)
-        if saved is None:
-            address_file.unlink(missing_ok=True)
-        else:
-            address_file.write_text(saved)
 
 
 def _own_ports() -> list[str]:

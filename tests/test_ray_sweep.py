@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.__main__ import main
+from tests.servers import kept_ray_address_file
 
 pytestmark = pytest.mark.ray
 SMOKE = ["--model", "timemixer", "--smoke", "--space", "smoke"]
@@ -63,26 +63,17 @@ def test_consecutive_ddp_trials_start_with_a_stale_ray_address_file(mlflow_uri, 
     """A `ray start` head killed without `ray stop` leaves /tmp/ray/ray_current_cluster
     behind. The embedded cluster must still release each DDP trial's workers so the
     next trial can start (Train V2 finds the state API through that file)."""
-    from ray._private.utils import get_ray_address_file
-
-    address_file = Path(get_ray_address_file(None))
-    saved = address_file.read_text() if address_file.exists() else None
-    address_file.parent.mkdir(parents=True, exist_ok=True)
-    address_file.write_text("127.0.0.1:9")  # nothing listens there
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(MLFLOW_TRACKING_URI=mlflow_uri, RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S="45")
-    try:
+    with kept_ray_address_file() as address_file:
+        address_file.parent.mkdir(parents=True, exist_ok=True)
+        address_file.write_text("127.0.0.1:9")  # nothing listens there
         done = subprocess.run(
             [sys.executable, "-m", "orchestrator", "sweep", *SMOKE, "--samples", "2", "--concurrency", "1",
              "--search", "random", "--workers", "2", "--experiment", "ddp-sweep", "--name", "ddp-sweep",
              "--storage", str(tmp_path / "ray"), "--no-trial-plots"],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
         assert address_file.read_text() == "127.0.0.1:9", "the file is put back on exit"
-    finally:
-        if saved is None:
-            address_file.unlink(missing_ok=True)
-        else:
-            address_file.write_text(saved)
     assert done.returncode == 0, done.stderr[-3000:]
     client, runs = _runs(mlflow_uri, "ddp-sweep")
     trials = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
