@@ -12,7 +12,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.__main__ import main
-from tests.servers import kept_ray_address_file
 
 pytestmark = pytest.mark.ray
 SMOKE = ["--model", "timemixer", "--smoke", "--space", "smoke"]
@@ -57,28 +56,6 @@ def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
     spread = client.get_metric_history(run.info.run_id, "ddp_weight_max_diff")
     assert len(spread) == 2 and all(m.value == 0.0 for m in spread)
     assert "test_mse" in run.data.metrics
-
-
-def test_consecutive_ddp_trials_start_with_a_stale_ray_address_file(mlflow_uri, tmp_path):
-    """A `ray start` head killed without `ray stop` leaves /tmp/ray/ray_current_cluster
-    behind. The embedded cluster must still release each DDP trial's workers so the
-    next trial can start (Train V2 finds the state API through that file)."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(MLFLOW_TRACKING_URI=mlflow_uri, RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S="45")
-    with kept_ray_address_file() as address_file:
-        address_file.parent.mkdir(parents=True, exist_ok=True)
-        address_file.write_text("127.0.0.1:9")  # nothing listens there
-        done = subprocess.run(
-            [sys.executable, "-m", "orchestrator", "sweep", *SMOKE, "--samples", "2", "--concurrency", "1",
-             "--search", "random", "--workers", "2", "--experiment", "ddp-sweep", "--name", "ddp-sweep",
-             "--storage", str(tmp_path / "ray"), "--no-trial-plots"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
-        assert address_file.read_text() == "127.0.0.1:9", "the file is put back on exit"
-    assert done.returncode == 0, done.stderr[-3000:]
-    client, runs = _runs(mlflow_uri, "ddp-sweep")
-    trials = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
-    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials)
-    assert all(r.data.params["workers"] == "2" for r in trials)
 
 
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster, mlflow_uri, tmp_path):
