@@ -20,6 +20,7 @@ from trainables.errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULERS = ("none", "onecycle", "cosine", "cosine_restarts")
 PRECISIONS = ("fp32", "bf16", "fp16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 def check(condition: bool, field: str, expected: str, value: Any) -> None:
@@ -47,6 +48,7 @@ class TrainConfig:
     patience: int = 0  # early stopping on the monitored metric; 0 = off
     grad_clip: float = 0.0  # max grad norm; 0 = off
     precision: str = "fp32"  # autocast dtype on the training device
+    compile: str = "none"  # torch.compile mode for the training forward passes; "none" = eager
     checkpoint_every: int = 1  # epochs between checkpoints; 0 = never
     max_train_batches: int = 0  # cap batches per epoch (smoke runs); 0 = all
 
@@ -65,6 +67,7 @@ class TrainConfig:
         check(self.patience >= 0, "patience", "an integer >= 0", self.patience)
         check(self.grad_clip >= 0, "grad_clip", "a number >= 0", self.grad_clip)
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}", self.precision)
+        check(self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}", self.compile)
         check(self.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0", self.checkpoint_every)
         check(self.max_train_batches >= 0, "max_train_batches", "an integer >= 0", self.max_train_batches)
 

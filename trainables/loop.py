@@ -155,6 +155,11 @@ def run_loop(
     """
     started = time.perf_counter()
     model = ctx.prepare_model(model)
+    if cfg.compile != "none":
+        # Compile the prepared (device / DDP) model for the training forward passes only.
+        # It shares its parameters with the bare model; checkpoints, evaluate and the
+        # returned model all go through unwrap(), so state dicts have no "_orig_mod." prefix.
+        model = torch.compile(model, mode=cfg.compile)
     loader = ctx.prepare_loader(train_loader)
     optimizer = optimizer or make_optimizer(cfg, model.parameters())
     steps = len(loader) if cfg.max_train_batches == 0 else min(len(loader), cfg.max_train_batches)

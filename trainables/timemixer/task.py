@@ -446,12 +446,14 @@ def make_train_step(cfg: TimeMixerConfig, ctx: TrainContext, targets: list[int])
 
 
 def _ddp_forward_all(net: torch.nn.Module, x, marks, series) -> dict[str, torch.Tensor]:
-    """DDP only syncs gradients through ``__call__``: route forward_all through it."""
-    net.module.forward = net.module.forward_all
+    """DDP only syncs gradients (and torch.compile only compiles) through ``__call__``:
+    route forward_all through it."""
+    bare = unwrap(net)
+    bare.forward = bare.forward_all
     try:
         return net(x, marks, series)
     finally:
-        del net.module.forward
+        del bare.forward
 
 
 def fit(cfg: TimeMixerConfig, data: ForecastData, ctx: TrainContext) -> FitResult:
