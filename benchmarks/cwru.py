@@ -78,6 +78,14 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads; 1 avoids OpenMP spin-waits when the cores are shared")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="members per fold of the full run (seeds seed..seed+N-1), scored alone and as a "
+                        "mean-probability ensemble")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any BearingConfig field for every run, e.g. --set dropout_high=0.5 (repeatable)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="only combine the runs of earlier reports (e.g. one process per fold) into --out")
     p.add_argument("--out", default=None)
     return p.parse_args()
 
@@ -92,17 +100,30 @@ def base_values(args: argparse.Namespace) -> dict:
             "warmup_epochs": 1 if args.epochs > 2 else 0, "noise_aug_p": args.noise_aug, "seed": args.seed,
             "test_snr_db": [float(v) for v in args.test_snr.split(",") if v.strip()], "tsne_points": 0,
             "select_on": args.select_on, "val_snr_db": args.val_snr,
-            "noise_snr_low": noise_low, "noise_snr_high": noise_high}
+            "noise_snr_low": noise_low, "noise_snr_high": noise_high, **parse_overrides(args.overrides)}
 
 
-def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs, values read as YAML scalars/lists (``0.5``, ``[time, freq]``)."""
+    import yaml
+
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair}: expected KEY=VALUE")
+        values[key.strip()] = yaml.safe_load(text)
+    return values
+
+
+def run_one(name: str, values: dict, data, record: dict, path: Path, device: str = "cpu") -> dict:
     cfg = build_config(BearingConfig, values, source=name)
     started = time.perf_counter()
     def progress(metrics: dict, _checkpoint: str | None) -> None:
         print(f"  {name} stage {metrics['stage']:.0f} epoch {metrics['epoch']:.0f}: loss {metrics['train_loss']:.4f} "
               f"val_acc {metrics['val_acc']:.4f} ({metrics['epoch_seconds']:.1f} s)", flush=True)
 
-    result = SPEC.fit(cfg, data, LocalContext(device="cpu", on_report=progress))
+    result = SPEC.fit(cfg, data, LocalContext(device=device, on_report=progress))
     keep = {k: v for k, v in result.metrics.items() if "_precision_" not in k and "_recall_" not in k
             and "_f1_" not in k}
     entry = {"name": name, "config": values, "metrics": keep, "wall_s": time.perf_counter() - started,
@@ -112,9 +133,37 @@ def run_one(name: str, values: dict, data, record: dict, path: Path) -> dict:
              "stage_epochs": {k: len(v) for k, v in result.outputs["stages"].items()}}
     record["runs"].append(entry)
     path.write_text(json.dumps(record, indent=1))
+    np.savez_compressed(probs_path(path, name), labels=result.outputs["test_labels"], clean=result.outputs["test_probs"],
+                        **result.outputs["noisy_test_probs"])
     summary = {k: round(v, 4) for k, v in keep.items() if k.endswith("_acc") or k == "seconds_per_epoch"}
     print(f"[{name}] {summary} ({entry['wall_s']:.0f} s)", flush=True)
     return entry
+
+
+def probs_path(report: Path, run_name: str) -> Path:
+    """Test probabilities of one run, beside its report (what ensembles are scored from)."""
+    return report.parent / f"{report.stem}.{run_name.replace('/', '_')}.npz"
+
+
+def add_ensembles(record: dict, reports: list[Path]) -> None:
+    """Score each fold's seed members as one mean-probability ensemble (runs 'ensemble/foldK')."""
+    record["runs"] = [r for r in record["runs"] if not r["name"].startswith("ensemble/")]
+    members: dict[int, list[Path]] = {}
+    for report in reports:
+        for run in json.loads(report.read_text())["runs"]:
+            if run["name"].startswith("full/") and probs_path(report, run["name"]).exists():
+                members.setdefault(run["config"]["fold"], []).append(probs_path(report, run["name"]))
+    for fold, paths in sorted(members.items()):
+        if len(paths) < 2:
+            continue
+        loaded = [np.load(p) for p in paths]
+        labels = loaded[0]["labels"]
+        metrics = {}
+        for key in loaded[0].files:
+            if key != "labels":
+                mean = np.mean([d[key] for d in loaded], axis=0)
+                metrics["test_acc" if key == "clean" else f"test_{key}_acc"] = float((mean.argmax(-1) == labels).mean())
+        record["runs"].append({"name": f"ensemble/fold{fold}", "members": len(paths), "metrics": metrics})
 
 
 def mean_sd(values: list[float]) -> str:
@@ -137,8 +186,19 @@ def table(record: dict, snrs: list[float]) -> str:
             tag = "snr0" if snr == 0 else f"snr{snr:g}"
             lines.append(f"| test noise {snr:g} dB | {mean_sd([r['metrics'][key] for r in full])} | "
                          f">= {TARGET.get(tag, '-')} | {ANCHOR.get(tag, '-')} |")
+        ensembles = [r for r in runs if r["name"].startswith("ensemble/")]
+        if ensembles:
+            size = ensembles[0]["members"]
+            lines.append(f"| {size}-seed ensemble, clean | {mean_sd([r['metrics']['test_acc'] for r in ensembles])} "
+                         f"| >= {TARGET['clean']} | |")
+            for snr in snrs:
+                tag = "snr0" if snr == 0 else f"snr{snr:g}"
+                key = f"test_{snr_tag(snr)}_acc"
+                lines.append(f"| {size}-seed ensemble, noise {snr:g} dB | "
+                             f"{mean_sd([r['metrics'][key] for r in ensembles])} | >= {TARGET.get(tag, '-')} | |")
         sec = np.mean([r["metrics"]["seconds_per_epoch"] for r in full])
-        lines.append(f"| seconds per epoch (small, 2 shared cores) | {sec:.1f} | | ~0.5 |")
+        lines.append(f"| seconds per epoch ({record['args']['size']}, {record['machine']['device']}) | {sec:.1f} | | "
+                     "~0.5 (2 CPU cores) |")
     for r in runs:
         if r["name"].startswith(("ablation/", "labels/")):
             m = r["metrics"]
@@ -150,8 +210,28 @@ def table(record: dict, snrs: list[float]) -> str:
     return "\n".join(lines)
 
 
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"{torch.get_num_threads()} CPU threads"
+
+
+def merge(paths: list[str], out: Path) -> None:
+    """One report from several (folds run as separate processes), table recomputed."""
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    record = {**reports[0], "merged_from": paths, "runs": [r for rep in reports for r in rep["runs"]]}
+    add_ensembles(record, [Path(p) for p in paths])
+    record["table"] = table(record, record["runs"][0]["config"].get("test_snr_db", []))
+    out.write_text(json.dumps(record, indent=1))
+    print(record["table"])
+    print(f"written: {out}")
+
+
 def main() -> None:
     args = parse()
+    if args.merge:
+        merge(args.merge, Path(args.out or "benchmarks/results/cwru_merged.json"))
+        return
     torch.set_num_threads(args.threads)
     base = base_values(args)
     snrs = base["test_snr_db"]
@@ -159,13 +239,19 @@ def main() -> None:
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = Path(args.out) if args.out else out_dir / f"cwru_{time.strftime('%Y%m%d_%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    args.device = "cpu" if device == "auto" else device
     record = {"benchmark": "cwru-10class-0hp-leakfree-5fold", "args": vars(args), "anchor": ANCHOR,
               "machine": {"cpu_threads": args.threads, "platform": platform.platform(),
-                          "torch": torch.__version__},
+                          "torch": torch.__version__, "device": device_name(args.device)},
               "windows": len(data), "runs": []}
     if not args.skip_full:
         for fold in ints(args.folds):
-            run_one(f"full/fold{fold}", {**base, "fold": fold}, data, record, path)
+            for seed in range(args.seed, args.seed + args.seeds):
+                name = f"full/fold{fold}" + (f"/seed{seed}" if args.seeds > 1 else "")
+                run_one(name, {**base, "fold": fold, "seed": seed}, data, record, path, args.device)
+        add_ensembles(record, [path])
     chosen = list(ABLATIONS) if args.ablations == "all" else [] if args.ablations == "none" else \
         [a for a in args.ablations.split(",") if a]
     abl_epochs = args.ablation_epochs or args.epochs
@@ -175,14 +261,14 @@ def main() -> None:
             change["pretrain_epochs"] = args.pretrain_epochs
         for fold in ints(args.ablation_folds):
             run_one(f"ablation/{name}/fold{fold}", {**base, **change, "epochs": abl_epochs, "fold": fold},
-                    data, record, path)
+                    data, record, path, args.device)
     if args.label_fraction > 0:
         for fold in ints(args.ablation_folds):
             few = {**base, "label_fraction": args.label_fraction, "epochs": args.label_epochs, "fold": fold,
                    "batch_size": 32, "patience": 0}
-            run_one(f"labels/{args.label_fraction:g}/no_pretrain/fold{fold}", few, data, record, path)
+            run_one(f"labels/{args.label_fraction:g}/no_pretrain/fold{fold}", few, data, record, path, args.device)
             run_one(f"labels/{args.label_fraction:g}/pretrained/fold{fold}",
-                    {**few, "pretrain_epochs": args.pretrain_epochs}, data, record, path)
+                    {**few, "pretrain_epochs": args.pretrain_epochs}, data, record, path, args.device)
     text = table(record, snrs)
     record["table"] = text
     path.write_text(json.dumps(record, indent=1))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoint_stage, snr_tag
+from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoint_stage, snr_tag, window_tensors
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
@@ -48,6 +49,21 @@ def test_tiny_fit_reports_both_stages_and_all_metrics(tiny_run):
     assert [h["stage"] for h in ctx.history] == [0.0, 1.0, 1.0]  # every epoch reported, tagged by stage
     assert m["n_train_labelled"] == m["n_train"] / 2
     assert result.outputs["test_probs"].shape == (m["n_test"], 10)
+    noisy = result.outputs["noisy_test_probs"]
+    assert set(noisy) == {"snr0db", "snr_m4db"}
+    for tag, probs in noisy.items():  # what seed ensembles average, scored like the metric
+        assert probs.shape == (m["n_test"], 10)
+        assert (probs.argmax(-1) == result.outputs["test_labels"]).mean() == pytest.approx(m[f"test_{tag}_acc"])
+
+
+def test_test_noise_does_not_depend_on_the_training_seed(tiny_run):
+    """Seed-ensemble members must be scored on the same noisy windows."""
+    _, data, _ = tiny_run
+    index = np.arange(min(20, len(data)))
+    first, second = (window_tensors(data, index, snr_db=-4.0, seed=BearingConfig(seed=s).test_noise_seed)
+                     for s in (1, 2))
+    assert torch.equal(first.x, second.x)
+    assert not torch.equal(first.x, window_tensors(data, index, snr_db=-4.0, seed=7).x)
 
 
 def test_plots_are_the_four_figures(tiny_run):

@@ -87,6 +87,9 @@ class BearingConfig(TrainConfig):
     temperature: float = 0.1
     # evaluation
     test_snr_db: tuple[float, ...] = ()
+    # Seed of the noise added to the test windows: fixed apart from the training seed so
+    # that members of a seed ensemble (and runs of different seeds) see the same windows.
+    test_noise_seed: int = 1000
     # Which validation score picks the fine-tuned epoch. Clean validation accuracy
     # saturates at 100 % within a few epochs on CWRU, so it keeps an early,
     # noise-fragile model; "val_loss" keeps the most confident one, and
@@ -459,10 +462,12 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
     test_out = predict(model, test, cfg.eval_batch_size, ctx.device)
     metrics.update(classification_metrics(val_out["probs"], val_out["labels"], "val"))
     metrics.update(classification_metrics(test_out["probs"], test_out["labels"], "test", data.class_names))
+    noisy_test_probs = {}
     for snr in cfg.test_snr_db:
-        noisy = window_tensors(data, splits.test, snr_db=snr, seed=cfg.seed + 1000)
+        noisy = window_tensors(data, splits.test, snr_db=snr, seed=cfg.test_noise_seed)
         out = predict(model, noisy, cfg.eval_batch_size, ctx.device)
         metrics.update(classification_metrics(out["probs"], out["labels"], f"test_{snr_tag(snr)}"))
+        noisy_test_probs[snr_tag(snr)] = out["probs"]
     epoch_seconds = [h["epoch_seconds"] for h in result.history]
     metrics.update({
         "best_epoch": float(result.best_epoch), "epochs_run": float(len(result.history)),
@@ -476,7 +481,7 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
     outputs = {
         "stages": stages, "class_names": data.class_names, "branch_names": model.backbone.branch_names,
         "val_probs": val_out["probs"], "val_labels": val_out["labels"],
-        "test_probs": test_out["probs"], "test_labels": test_out["labels"],
+        "test_probs": test_out["probs"], "test_labels": test_out["labels"], "noisy_test_probs": noisy_test_probs,
         "confusion": confusion_matrix(test_out["labels"], test_out["probs"].argmax(-1),
                                       labels=range(data.n_classes)),
         "features": test_out["features"][pick], "feature_labels": test_out["labels"][pick],
