@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainables.config import TrainConfig
 from trainables.context import LocalContext
-from trainables.loop import TrainingDiverged, run_loop
+from trainables.loop import DivergenceCheck, TrainingDiverged, run_loop
 
 
 def _problem(seed: int = 0):
@@ -81,3 +81,16 @@ def test_nan_loss_stops_with_a_clear_status():
 def test_bf16_autocast_runs_on_cpu():
     result = _fit(replace(TrainConfig(epochs=2, lr=0.05), precision="bf16"), LocalContext("cpu"))
     assert math.isfinite(result.best_metric)
+
+
+def test_divergence_check_reads_the_device_flag_only_every_n_steps():
+    check = DivergenceCheck(torch.device("cpu"), every=3)
+    check(torch.tensor(1.0), "step 1")
+    check(torch.tensor(float("nan")), "step 2")  # not read yet: no host sync on accelerators
+    with pytest.raises(TrainingDiverged, match="became NaN or infinite by step 3"):
+        check(torch.tensor(1.0), "step 3")
+    check(torch.tensor(float("inf")), "step 4")
+    with pytest.raises(TrainingDiverged, match="by the end of epoch 2"):
+        check.flush("the end of epoch 2")
+    check.flush("the end of epoch 3")  # the flag was reset by the read
+    assert DivergenceCheck(torch.device("cpu")).every == 1 and DivergenceCheck(torch.device("meta")).every == 32

@@ -31,6 +31,36 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: the trial stops with this as its status."""
 
 
+class DivergenceCheck:
+    """Raises TrainingDiverged once a training loss is NaN or infinite.
+
+    Reading a CUDA loss on the host waits for the GPU and keeps the CPU from queueing
+    the next steps' kernels, which costs small models much of their speed
+    (benchmarks/gpu_paths.py). On accelerators the check therefore keeps a flag on the
+    device and reads it every ``every`` steps and at the end of each epoch; on CPU it
+    reads every loss, which costs nothing there.
+    """
+
+    def __init__(self, device: torch.device, every: int | None = None) -> None:
+        self.every = every or (1 if device.type == "cpu" else 32)
+        self.bad: torch.Tensor | None = None  # on the device: a non-finite loss since the last read
+        self.pending = 0
+
+    def __call__(self, loss: torch.Tensor, where: str) -> None:
+        nonfinite = ~torch.isfinite(loss.detach())
+        self.bad = nonfinite if self.bad is None else self.bad | nonfinite
+        self.pending += 1
+        if self.pending >= self.every:
+            self.flush(where)
+
+    def flush(self, where: str) -> None:
+        """Read the flag now (end of an epoch, or every ``every`` steps)."""
+        bad, self.bad, self.pending = self.bad, None, 0
+        if bad is not None and bool(bad):
+            at = f"at {where}" if self.every == 1 else f"by {where} (checked every {self.every} steps)"
+            raise TrainingDiverged(f"training loss became NaN or infinite {at}")
+
+
 @dataclass
 class LoopResult:
     """What a finished loop hands back: the best weights loaded into ``model``."""
@@ -165,6 +195,7 @@ def run_loop(
     steps = len(loader) if cfg.max_train_batches == 0 else min(len(loader), cfg.max_train_batches)
     schedule = StepSchedule(cfg, optimizer, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16" and ctx.device.type == "cuda")
+    diverged = DivergenceCheck(ctx.device)
 
     history: list[dict[str, float]] = []
     best_state: dict[str, torch.Tensor] | None = None
@@ -193,10 +224,7 @@ def run_loop(
                 break
             with _autocast(ctx.device, cfg.precision):
                 loss = train_step(model, batch, epoch)
-            if not torch.isfinite(loss.detach()):
-                raise TrainingDiverged(
-                    f"training loss became {float(loss.detach()):.4g} at epoch {epoch + 1}, batch {batch_index + 1}"
-                )
+            diverged(loss, f"epoch {epoch + 1}, batch {batch_index + 1}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
@@ -207,6 +235,7 @@ def run_loop(
             schedule.step()
             total += loss.detach()
             seen += 1
+        diverged.flush(f"the end of epoch {epoch + 1}")
         train_seconds = time.perf_counter() - epoch_start
         model.eval()
         with torch.no_grad():
