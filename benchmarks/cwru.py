@@ -16,6 +16,13 @@ Results are written after every run to benchmarks/results/cwru_<time>.json, and 
 table is printed beside the plain-CNN numbers of shared/ANCHORS.md.
 
   ORCH_DATA_DIR=../shared/data python benchmarks/cwru.py --folds 0 --epochs 2 --ablations none
+
+--seeds N trains N members per fold and also scores them as one mean-probability
+ensemble (their test probabilities are saved beside the report). --merge combines
+reports of runs made as separate processes (e.g. one per fold and seed on a GPU):
+
+  python benchmarks/cwru.py --noise-aug 1 --select-on val_noisy_acc --val-snr -4 \
+      --ablations none --label-fraction 0 --seeds 3          # the README's noise recipe
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import torch
 
 from trainables.bearing.task import SPEC, BearingConfig, snr_tag
 from trainables.config import build_config
-from trainables.context import LocalContext
+from trainables.context import LocalContext, pick_device
 
 ANCHOR = {  # shared/ANCHORS.md, plain WDCNN-style CNN, 80/20 chronological split, 5 seeds
     "clean": "99.08 +- 0.32",
@@ -166,6 +173,11 @@ def add_ensembles(record: dict, reports: list[Path]) -> None:
         record["runs"].append({"name": f"ensemble/fold{fold}", "members": len(paths), "metrics": metrics})
 
 
+def target_key(snr: float) -> str:
+    """The TARGET / ANCHOR key of a test SNR."""
+    return "snr0" if snr == 0 else f"snr{snr:g}"
+
+
 def mean_sd(values: list[float]) -> str:
     if not values:
         return "-"
@@ -183,7 +195,7 @@ def table(record: dict, snrs: list[float]) -> str:
         lines.append(f"| clean macro-F1 | {mean_sd([r['metrics']['test_macro_f1'] for r in full])} | | |")
         for snr in snrs:
             key = f"test_{snr_tag(snr)}_acc"
-            tag = "snr0" if snr == 0 else f"snr{snr:g}"
+            tag = target_key(snr)
             lines.append(f"| test noise {snr:g} dB | {mean_sd([r['metrics'][key] for r in full])} | "
                          f">= {TARGET.get(tag, '-')} | {ANCHOR.get(tag, '-')} |")
         ensembles = [r for r in runs if r["name"].startswith("ensemble/")]
@@ -192,7 +204,7 @@ def table(record: dict, snrs: list[float]) -> str:
             lines.append(f"| {size}-seed ensemble, clean | {mean_sd([r['metrics']['test_acc'] for r in ensembles])} "
                          f"| >= {TARGET['clean']} | |")
             for snr in snrs:
-                tag = "snr0" if snr == 0 else f"snr{snr:g}"
+                tag = target_key(snr)
                 key = f"test_{snr_tag(snr)}_acc"
                 lines.append(f"| {size}-seed ensemble, noise {snr:g} dB | "
                              f"{mean_sd([r['metrics'][key] for r in ensembles])} | >= {TARGET.get(tag, '-')} | |")
@@ -240,8 +252,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = Path(args.out) if args.out else out_dir / f"cwru_{time.strftime('%Y%m%d_%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    args.device = "cpu" if device == "auto" else device
+    args.device = pick_device(args.device).type
     record = {"benchmark": "cwru-10class-0hp-leakfree-5fold", "args": vars(args), "anchor": ANCHOR,
               "machine": {"cpu_threads": args.threads, "platform": platform.platform(),
                           "torch": torch.__version__, "device": device_name(args.device)},
