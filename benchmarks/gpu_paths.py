@@ -52,7 +52,7 @@ from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 from benchmarks.common import table, use_shared_data, write_report  # noqa: E402
 from trainables.config import TrainConfig, build_config  # noqa: E402
 from trainables.context import LocalContext, TrainContext, pick_device  # noqa: E402
-from trainables.loop import DivergenceCheck, StepSchedule, _autocast, make_optimizer  # noqa: E402
+from trainables.loop import DivergenceCheck, StepSchedule, _autocast, make_optimizer, optimizer_step  # noqa: E402
 from trainables.registry import FAMILIES, get_spec  # noqa: E402
 
 # model -> (dataset, config overrides). TimeMixer: the reference ETTh1 settings (pred 96),
@@ -146,7 +146,8 @@ def device_batches(loader: Any, device: torch.device, count: int, batch_size: in
 
 
 class Stepper:
-    """run_loop's per-batch body (no epochs, evaluation or checkpoints).
+    """run_loop's per-batch body (no epochs, evaluation or checkpoints), built from
+    the loop's own pieces: autocast, DivergenceCheck and optimizer_step.
 
     fp16's GradScaler is left out: only fp32 and bf16 are benchmarked.
     """
@@ -158,18 +159,14 @@ class Stepper:
         # one "epoch" of exactly total_steps, so OneCycle never steps past its end
         self.schedule = StepSchedule(dataclasses.replace(self.cfg, epochs=1), self.optimizer, total_steps)
         self.diverged = DivergenceCheck(self.device)
+        self.no_scaler = torch.amp.GradScaler("cuda", enabled=False)  # fp32 / bf16 need no loss scaling
         self.done = 0
 
     def step(self, batch: Any) -> torch.Tensor:
         with _autocast(self.device, self.precision):
             loss = self.train_step(self.model, batch, 0)
         self.diverged(loss, f"step {self.done + 1}")  # as in run_loop: a host read every 32 steps on CUDA
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        self.schedule.step()
+        optimizer_step(loss, self.model, self.optimizer, self.no_scaler, self.schedule, self.cfg.grad_clip)
         self.done += 1
         return loss.detach()
 

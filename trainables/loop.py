@@ -61,6 +61,20 @@ class DivergenceCheck:
             raise TrainingDiverged(f"training loss became NaN or infinite {at}")
 
 
+def optimizer_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, schedule: StepSchedule, grad_clip: float) -> None:
+    """One update from a training loss: backward (scaled for fp16), clipping, optimiser
+    and schedule step. Shared by run_loop and benchmarks/gpu_paths.py."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    schedule.step()
+
+
 @dataclass
 class LoopResult:
     """What a finished loop hands back: the best weights loaded into ``model``."""
@@ -225,14 +239,7 @@ def run_loop(
             with _autocast(ctx.device, cfg.precision):
                 loss = train_step(model, batch, epoch)
             diverged(loss, f"epoch {epoch + 1}, batch {batch_index + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
+            optimizer_step(loss, model, optimizer, scaler, schedule, cfg.grad_clip)
             total += loss.detach()
             seen += 1
         diverged.flush(f"the end of epoch {epoch + 1}")
