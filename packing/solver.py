@@ -127,7 +127,8 @@ def _check_strategy(strategy: str) -> None:
 
 
 def with_overrides(params: SolverParams, overrides: dict[str, object]) -> SolverParams:
-    """``params`` with dotted keys ("beam.branching") replaced; ValueError on unknown keys."""
+    """``params`` with dotted keys ("beam.branching") replaced; ValueError on unknown keys or
+    values of the wrong type (an int where a float is expected is taken)."""
     for key, value in overrides.items():
         head, _, tail = key.partition(".")
         names = {f.name for f in fields(params)}
@@ -138,7 +139,28 @@ def with_overrides(params: SolverParams, overrides: dict[str, object]) -> Solver
             sub_names = {f.name for f in fields(sub)}
             if tail not in sub_names:
                 raise ValueError(f"solver parameter {key!r}: unknown; expected {head}.<{'|'.join(sorted(sub_names))}>")
+            value = _typed(key, value, getattr(sub, tail))
             params = replace(params, **{head: replace(sub, **{tail: value})})
         else:
-            params = replace(params, **{head: value})
+            params = replace(params, **{head: _typed(key, value, getattr(params, head))})
     return params
+
+
+def _typed(key: str, value: object, current: object) -> object:
+    """``value`` as the type of the field's current value, or ValueError naming the key."""
+    if isinstance(current, bool):
+        ok = isinstance(value, (bool, np.bool_))
+        value = bool(value) if ok else value
+    elif isinstance(current, int):
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        value = int(value) if ok else value
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        value = float(value) if ok else value
+    elif isinstance(current, str):
+        ok = isinstance(value, str)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"solver parameter {key!r}: expected {type(current).__name__}, got {value!r}")
+    return value
