@@ -203,7 +203,7 @@ def datasets(args: argparse.Namespace) -> int:
 def extra_commands() -> list[ModuleType]:
     """Command modules that register their own sub-parsers (e.g. `pack`)."""
     modules = []
-    for name in ("orchestrator.pack",):
+    for name in ("orchestrator.pack", "orchestrator.pack_tune"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

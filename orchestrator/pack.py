@@ -17,21 +17,24 @@ mean and a 3D render of the class's best packing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from orchestrator import cluster, faults, tracking
+from orchestrator.config import parse_set
 from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
-from packing.instances import load_selection, parse_selection
+from data.registry import file_sha256
+from packing.instances import find_class_file, load_selection, parse_selection
 from packing.render import render
-from packing.solver import STRATEGIES, SolverParams, branches, solve
+from packing.solver import STRATEGIES, SolverParams, branches, solve, with_overrides
 from packing.verify import verify
 from trainables.errors import ConfigError
 
@@ -51,6 +54,8 @@ class PackOptions:
     experiment: str
     address: str | None
     max_branches: int | None
+    overrides: dict[str, Any] = field(default_factory=dict)  # --set solver parameters, as given
+    params: SolverParams = field(default_factory=SolverParams)  # with the overrides applied
 
 
 def register(subparsers: Any) -> None:
@@ -67,6 +72,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data-dir", help="directory with BR0.txt..BR15.txt (else $ORCH_DATA_DIR/container_loading_br)")
     p.add_argument("--experiment", default="orchestrator", help="MLflow experiment (default orchestrator)")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="solver parameter, dotted (beam.branching=32; see search_spaces/packing.py and `pack-tune`)")
     p.set_defaults(func=run)
 
 
@@ -87,26 +94,29 @@ def options(args: argparse.Namespace) -> PackOptions:
     out = Path(args.out) if args.out else None
     if out is not None and not out.resolve().parent.is_dir():
         raise ConfigError(f"--out: directory {out.resolve().parent} does not exist")
+    overrides = parse_set(getattr(args, "set", None))
+    try:
+        params = with_overrides(SolverParams(), overrides)
+    except ValueError as exc:
+        raise ConfigError(f"--set: {exc}") from None
     return PackOptions(args.instances, args.limit, constraints, float(args.time_limit), args.strategy,
                        int(args.seed or 0), out, args.data_dir, args.experiment or "orchestrator",
-                       args.address, args.branches)
+                       args.address, args.branches, overrides, params)
 
 
 @ray.remote(num_cpus=1, max_retries=3)
 def _solve_task(instance: Instance, strategy: str, constraints: str, time_limit: float, seed: int,
-                branch: int, fault_plan: str = "") -> Solution:
+                branch: int, fault_plan: str = "", params: SolverParams | None = None) -> Solution:
     """One branch of one instance (the pure solver; no I/O). A task whose worker
     dies is retried by Ray (``max_retries``); the search is deterministic per seed."""
     faults.maybe_exit(fault_plan, "pack_task_exit", instance=instance.name, branch=branch)
-    return solve(instance, strategy, constraints, time_limit, seed=seed, branch=branch)
+    return solve(instance, strategy, constraints, time_limit, seed=seed, branch=branch, params=params)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, fan out, gather, verify, write, log. Returns the exit code."""
     opts = options(args)
-    instances = load_selection(parse_selection(opts.spec), opts.limit, opts.data_dir)
-    if not instances:
-        raise InstanceError(f"--instances {opts.spec}: no instances selected")
+    instances = load_instances(opts.spec, opts.limit, opts.data_dir)
     plan = {inst.name: _branch_ids(inst, opts) for inst in instances}
     uri = tracking.resolve_tracking_uri()
     cluster.connect(opts.address)
@@ -123,8 +133,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_instances(spec: str, limit: int, data_dir: str | None) -> tuple[Instance, ...]:
+    """The selected instances, read and checked (InstanceError names the file and line)."""
+    instances = load_selection(parse_selection(spec), limit, data_dir)
+    if not instances:
+        raise InstanceError(f"--instances {spec}: no instances selected")
+    return tuple(instances)
+
+
+def data_checksum(spec: str, data_dir: str | None) -> str:
+    """A short sha256 over the class files a selection reads (recorded with every run)."""
+    digest = hashlib.sha256()
+    for cls in dict.fromkeys(sel.cls for sel in parse_selection(spec)):
+        digest.update(file_sha256(find_class_file(cls, data_dir)).encode())
+    return digest.hexdigest()[:16]
+
+
+def solver_params_dict(params: SolverParams) -> dict[str, Any]:
+    """Every solver parameter under its dotted key (the full resolved configuration)."""
+    out: dict[str, Any] = {}
+    for key, value in asdict(params).items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 def _branch_ids(inst: Instance, opts: PackOptions) -> tuple[int, ...]:
-    ids = branches(inst, opts.strategy, opts.constraints, SolverParams())
+    ids = branches(inst, opts.strategy, opts.constraints, opts.params)
     return ids[: opts.max_branches] if opts.max_branches else ids
 
 
@@ -136,7 +173,7 @@ def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str,
         ref = ray.put(inst)
         for b in plan[inst.name]:
             refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, b,
-                                    faults.current())] = inst.name
+                                    faults.current(), opts.params)] = inst.name
     pending = list(refs)
     got: dict[str, list[Solution]] = {name: [] for name in plan}
     results: dict[str, Solution] = {}
@@ -203,11 +240,13 @@ class _Logger:
         exp = tracking.ensure_experiment(uri, opts.experiment)
         common = {"orch.strategy": opts.strategy, "orch.constraints": opts.constraints}
         self.parent = tracking.start_run(uri, exp, f"pack-{opts.spec}-{opts.constraints}",
-                                         {tracking.KIND_TAG: "pack", **common})
+                                         {tracking.KIND_TAG: "pack", **common,
+                                          "orch.data_checksum": data_checksum(opts.spec, opts.data_dir)})
         tracking.log_params(uri, self.parent, {
             "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints,
             "time_limit": opts.time_limit, "strategy": opts.strategy, "seed": opts.seed,
             "max_branches": opts.max_branches or "all", "n_instances": len(instances),
+            **{f"solver.{k}": v for k, v in solver_params_dict(opts.params).items()},
         })
         self.children: dict[str, str] = {}
         for cls in dict.fromkeys(_cls(i.name) for i in instances):

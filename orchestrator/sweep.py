@@ -57,10 +57,15 @@ def make_search_alg(opts: SweepOptions, metric: str, mode: str):
     """Optuna TPE (seeded) for 'tpe'; Tune's variant generator for 'random'/'grid'."""
     if opts.search != "tpe":
         return None
+    return optuna_tpe(opts.seed, opts.samples, metric, mode)
+
+
+def optuna_tpe(seed: int, samples: int, metric: str, mode: str):
+    """Optuna's TPE sampler behind Tune, seeded; a third of the trials (2-10) random first."""
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    sampler = optuna.samplers.TPESampler(seed=opts.seed, n_startup_trials=min(10, max(2, opts.samples // 3)))
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, samples // 3)))
     return OptunaSearch(metric=metric, mode=mode, sampler=sampler)
 
 

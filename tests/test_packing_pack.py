@@ -1,4 +1,4 @@
-"""The `pack` command end to end: input checks before Ray, JSONL contract, MLflow runs."""
+"""The `pack` and `pack-tune` commands end to end: input checks before Ray, JSONL contract, MLflow runs."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ needs_data = pytest.mark.skipif(not (DATA / "container_loading_br" / "BR1.txt").
                                 reason=f"BR files not found under {DATA}")
 
 
-def args(**over) -> argparse.Namespace:
-    from orchestrator import pack
+def args(command: str = "pack", **over) -> argparse.Namespace:
+    from orchestrator import pack, pack_tune
 
     parser = argparse.ArgumentParser()
-    pack.register(parser.add_subparsers())
-    base = ["pack", "--instances", "BR1", "--data-dir", str(DATA)]
+    sub = parser.add_subparsers()
+    pack.register(sub)
+    pack_tune.register(sub)
+    base = [command, "--instances", "BR1", "--data-dir", str(DATA)]
     ns = parser.parse_args(base)
     for k, v in over.items():
         setattr(ns, k, v)
@@ -41,6 +43,9 @@ def args(**over) -> argparse.Namespace:
     ({"strategy": "magic"}, ConfigError),
     ({"constraints": "C3"}, ConfigError),
     ({"data_dir": "/nonexistent/dir"}, InstanceError),
+    ({"set": ["beam.nope=1"]}, ConfigError),
+    ({"set": ["beam.branching=wide"]}, ConfigError),
+    ({"set": ["beam.branching"]}, ConfigError),
 ])
 def test_bad_input_rejected_before_ray(over, error, monkeypatch):
     from orchestrator import cluster, pack
@@ -48,6 +53,70 @@ def test_bad_input_rejected_before_ray(over, error, monkeypatch):
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: pytest.fail("Ray started before validation"))
     with pytest.raises(error):
         pack.run(args(**over))
+
+
+@needs_data
+@pytest.mark.parametrize("over, error, match", [
+    ({"space": "nope"}, ConfigError, "unknown search space 'nope'"),
+    ({"samples": 0}, ConfigError, "--samples"),
+    ({"concurrency": 0}, ConfigError, "--concurrency"),
+    ({"time_limit": 0.0}, ConfigError, "--time-limit"),
+    ({"constraints": "C3"}, ConfigError, "--constraints"),
+    ({"instances": "BR16"}, InstanceError, "BR16"),
+])
+def test_pack_tune_bad_input_rejected_before_ray(over, error, match, monkeypatch):
+    from orchestrator import cluster, pack_tune
+
+    monkeypatch.setattr(cluster, "connect", lambda *a, **k: pytest.fail("Ray started before validation"))
+    with pytest.raises(error, match=match):
+        pack_tune.run(args("pack-tune", **over))
+
+
+def test_every_packing_space_names_real_solver_parameters(monkeypatch):
+    """A space key or value type the solver does not take fails at validation, not in a trial."""
+    import search_spaces.packing as spaces
+    from orchestrator import pack_tune
+    from search_spaces.space import Choice
+
+    for name in spaces.SPACES:
+        assert pack_tune.options(args("pack-tune", space=name)).space_name == name
+    monkeypatch.setitem(spaces.SPACES, "typo", lambda: {"beam.branchin": Choice((4, 8))})
+    monkeypatch.setitem(spaces.SPACES, "wrong-type", lambda: {"beam.branching": Choice(("wide",))})
+    with pytest.raises(ConfigError, match="--space typo: solver parameter 'beam.branchin': unknown"):
+        pack_tune.options(args("pack-tune", space="typo"))
+    with pytest.raises(ConfigError, match="--space wrong-type: solver parameter 'beam.branching': expected int, got 'wide'"):
+        pack_tune.options(args("pack-tune", space="wrong-type"))
+
+
+@pytest.mark.ray
+@needs_data
+def test_pack_tune_end_to_end(ray_cluster, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import pack_tune
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code = pack_tune.run(args("pack-tune", instances="BR1/1,BR8/1", time_limit=0.5, space="smoke", samples=2,
+                              experiment="tune-test", storage=str(tmp_path / "ray")))
+    assert code == 0
+    flags = capsys.readouterr().out.strip()
+    assert flags.startswith("--set beam.branching=")
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("tune-test")
+    runs = client.search_runs([exp.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("orch.kind") == "pack-tune")
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    best = max(t.data.metrics["mean_fill_rate"] for t in trials)
+    assert parent.data.metrics["best_mean_fill_rate"] == pytest.approx(best) and 0.7 < best <= 1.0
+    assert {"fill_rate.BR1_1", "fill_rate.BR8_1"} <= set(trials[0].data.metrics)
+    assert {"beam.branching", "blocks.max_blocks", "seed", "time_limit"} <= set(trials[0].data.params)
+    assert len(parent.data.tags["orch.data_checksum"]) == 16
+    assert [d.name for d in (tmp_path / "ray").iterdir()] == [parent.info.run_name]  # one flat run directory
+    assert flags == f"--set beam.branching={parent.data.params['best.beam.branching']}"
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"fill_rate_over_trials.png", "best_pack_flags.txt", "search_space.json"} <= arts
 
 
 @needs_data
@@ -71,7 +140,7 @@ def test_pack_end_to_end(ray_cluster, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     out = tmp_path / "results.jsonl"
     code = pack.run(args(instances="BR1/1,BR8/2", constraints="C1C2", time_limit=2.0, out=str(out),
-                         branches=2, experiment="pack-test"))
+                         branches=2, experiment="pack-test", set=["beam.branching=8"]))
     assert code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["instance"] for r in lines) == ["BR1/1", "BR8/2"]
@@ -92,6 +161,9 @@ def test_pack_end_to_end(ray_cluster, tmp_path, monkeypatch, capsys):
     assert len(parents) == 1 and sorted(r.data.tags["orch.class"] for r in children) == ["BR1", "BR8"]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert "mean_fill_rate.BR1" in parents[0].data.metrics
+    assert parents[0].data.params["solver.beam.branching"] == "8"  # --set reached the solver's record
+    assert parents[0].data.params["solver.beam.rank"] == "fit"  # and so did every default
+    assert len(parents[0].data.tags["orch.data_checksum"]) == 16
     for child in children:
         assert 0.8 < child.data.metrics["mean_fill_rate"] <= 1.0
         arts = [a.path for a in client.list_artifacts(child.info.run_id, "render")]
