@@ -52,14 +52,12 @@ def _one(job: tuple[str, int, str, str, float, int, str | None]) -> dict:
 def fill_table(classes, sample, constraints_list, strategy, limit, seed, jobs, data_dir) -> list[dict]:
     work = [(c, n, cons, strategy, limit, seed, data_dir)
             for cons in constraints_list for c in classes for n in range(1, sample + 1)]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            rows = list(pool.map(_one, work))
-    else:
-        rows = [_one(w) for w in work]
-    for r in rows:
-        print(f"  {r['instance']:8s} {r['constraints']:5s} {100 * r['fill_rate']:6.2f} %  {r['seconds']:5.1f} s"
-              f"  {'ok' if r['verified'] else 'INVALID'}", file=sys.stderr)
+    rows = []
+    with ProcessPoolExecutor(max(1, jobs)) as pool:
+        for r in pool.map(_one, work):  # in order, each printed as soon as it and those before it are done
+            rows.append(r)
+            print(f"  [{len(rows)}/{len(work)}] {r['instance']:8s} {r['constraints']:5s} {100 * r['fill_rate']:6.2f} %"
+                  f"  {r['seconds']:5.1f} s  {'ok' if r['verified'] else 'INVALID'}", file=sys.stderr, flush=True)
     return rows
 
 
