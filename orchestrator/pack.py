@@ -61,36 +61,47 @@ class PackOptions:
 def register(subparsers: Any) -> None:
     """Add the `pack` sub-command."""
     p = subparsers.add_parser("pack", help="3D container loading (BR0-BR15) with Ray-parallel tree branches")
-    p.add_argument("--instances", required=True, help="classes: BR7, BR1,BR2, BR1-BR7 or one instance BR7/3")
-    p.add_argument("--limit", type=int, default=10, help="first N instances of each class (default 10)")
-    p.add_argument("--constraints", default="C1", help="C1 (orientation) or C1C2 (plus full support)")
-    p.add_argument("--time-limit", type=float, default=30.0, help="seconds per branch task (default 30)")
-    p.add_argument("--strategy", default="blocks", help=f"one of {', '.join(STRATEGIES)} (default blocks)")
-    p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    add_solve_flags(p, limit=10, time_limit=30.0, time_help="seconds per branch task")
     p.add_argument("--branches", type=int, default=None, help="at most this many first-level branches per instance")
     p.add_argument("--out", help="JSONL output: one packing per line")
-    p.add_argument("--data-dir", help="directory with BR0.txt..BR15.txt (else $ORCH_DATA_DIR/container_loading_br)")
-    p.add_argument("--experiment", default="orchestrator", help="MLflow experiment (default orchestrator)")
-    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="solver parameter, dotted (beam.branching=32; see search_spaces/packing.py and `pack-tune`)")
     p.set_defaults(func=run)
 
 
-def options(args: argparse.Namespace) -> PackOptions:
-    """Check every flag; ConfigError / InstanceError with one line on bad input."""
+def add_solve_flags(p: argparse.ArgumentParser, limit: int, time_limit: float, time_help: str) -> None:
+    """The flags `pack` and `pack-tune` share: what to solve, how, where, and where to log."""
+    p.add_argument("--instances", required=True, help="classes: BR7, BR1,BR2, BR1-BR7 or instances BR7/3,BR8/1")
+    p.add_argument("--limit", type=int, default=limit, help=f"first N instances of each class (default {limit})")
+    p.add_argument("--constraints", default="C1", help="C1 (orientation) or C1C2 (plus full support)")
+    p.add_argument("--time-limit", type=float, default=time_limit, help=f"{time_help} (default {time_limit:g})")
+    p.add_argument("--strategy", default="blocks", help=f"one of {', '.join(STRATEGIES)} (default blocks)")
+    p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    p.add_argument("--data-dir", help="directory with BR0.txt..BR15.txt (else $ORCH_DATA_DIR/container_loading_br)")
+    p.add_argument("--experiment", default="orchestrator", help="MLflow experiment (default orchestrator)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+
+
+def check_solve_flags(args: argparse.Namespace) -> str:
+    """The flags `pack` and `pack-tune` share (--limit, --time-limit, --strategy,
+    --constraints); ConfigError on a bad one, else the normalised constraints."""
     if args.limit is None or args.limit < 1:
         raise ConfigError(f"--limit: expected a positive number of instances per class, got {args.limit}")
     if not args.time_limit or args.time_limit <= 0:
         raise ConfigError(f"--time-limit: expected positive seconds, got {args.time_limit}")
     if args.strategy not in STRATEGIES:
         raise ConfigError(f"--strategy: unknown strategy {args.strategy!r}; expected one of {list(STRATEGIES)}")
-    if args.branches is not None and args.branches < 1:
-        raise ConfigError(f"--branches: expected a positive number, got {args.branches}")
     try:
-        constraints = parse_constraints(args.constraints)
+        return parse_constraints(args.constraints)
     except ValueError as exc:
         raise ConfigError(f"--constraints: {exc}") from None
+
+
+def options(args: argparse.Namespace) -> PackOptions:
+    """Check every flag; ConfigError / InstanceError with one line on bad input."""
+    constraints = check_solve_flags(args)
+    if args.branches is not None and args.branches < 1:
+        raise ConfigError(f"--branches: expected a positive number, got {args.branches}")
     out = Path(args.out) if args.out else None
     if out is not None and not out.resolve().parent.is_dir():
         raise ConfigError(f"--out: directory {out.resolve().parent} does not exist")

@@ -29,10 +29,10 @@ from typing import Any
 from ray import tune
 
 from orchestrator import cluster, tracking
-from orchestrator.pack import data_checksum, load_instances, solver_params_dict
+from orchestrator.pack import add_solve_flags, check_solve_flags, data_checksum, load_instances, solver_params_dict
 from orchestrator.sweep import ProgressCallback, optuna_tpe, to_tune_space
-from packing.geometry import Instance, parse_constraints
-from packing.solver import STRATEGIES, SolverParams, solve, with_overrides
+from packing.geometry import Instance
+from packing.solver import SolverParams, solve, with_overrides
 from packing.verify import verify
 from search_spaces import get_space
 from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform
@@ -64,38 +64,21 @@ class PackTuneOptions:
 def register(subparsers: Any) -> None:
     """Add the `pack-tune` sub-command."""
     p = subparsers.add_parser("pack-tune", help="tune the packing solver's parameters with Ray Tune + Optuna")
-    p.add_argument("--instances", required=True, help="classes to tune on: BR1,BR8 or BR1-BR7")
-    p.add_argument("--limit", type=int, default=3, help="first N instances of each class (default 3)")
-    p.add_argument("--constraints", default="C1", help="C1 or C1C2")
-    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per instance in a trial (default 5)")
-    p.add_argument("--strategy", default="blocks", help=f"one of {', '.join(STRATEGIES)} (default blocks)")
+    add_solve_flags(p, limit=3, time_limit=5.0, time_help="seconds per instance in a trial")
     p.add_argument("--space", default="default", help="search space in search_spaces/packing.py (default default)")
     p.add_argument("--samples", type=int, default=16, help="trials (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the search algorithm and the solver")
     p.add_argument("--concurrency", type=int, default=None, help="trials at once (default: one per CPU)")
-    p.add_argument("--data-dir", help="directory with BR0.txt..BR15.txt (else $ORCH_DATA_DIR/container_loading_br)")
-    p.add_argument("--experiment", default="orchestrator", help="MLflow experiment (default orchestrator)")
-    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
     p.add_argument("--storage", default="ray_results", help="directory for Ray Tune results (default ./ray_results)")
     p.set_defaults(func=run)
 
 
 def options(args: argparse.Namespace) -> PackTuneOptions:
     """Check every flag, and every key and value type of the space; ConfigError on bad input."""
-    if args.limit is None or args.limit < 1:
-        raise ConfigError(f"--limit: expected a positive number of instances per class, got {args.limit}")
-    if not args.time_limit or args.time_limit <= 0:
-        raise ConfigError(f"--time-limit: expected positive seconds, got {args.time_limit}")
+    constraints = check_solve_flags(args)
     if args.samples is None or args.samples < 1:
         raise ConfigError(f"--samples: expected a positive number of trials, got {args.samples}")
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError(f"--concurrency: expected a positive number, got {args.concurrency}")
-    if args.strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy: unknown strategy {args.strategy!r}; expected one of {list(STRATEGIES)}")
-    try:
-        constraints = parse_constraints(args.constraints)
-    except ValueError as exc:
-        raise ConfigError(f"--constraints: {exc}") from None
     space = get_space("packing", args.space)
     for key, domain in space.items():
         try:
