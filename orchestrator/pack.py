@@ -28,10 +28,10 @@ from typing import Any
 import ray
 
 from orchestrator import cluster, faults, tracking
+from data.registry import file_sha256
 from orchestrator.config import parse_set
 from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
-from data.registry import file_sha256
 from packing.instances import find_class_file, load_selection, parse_selection
 from packing.render import render
 from packing.solver import STRATEGIES, SolverParams, branches, solve, with_overrides
@@ -54,8 +54,7 @@ class PackOptions:
     experiment: str
     address: str | None
     max_branches: int | None
-    overrides: dict[str, Any] = field(default_factory=dict)  # --set solver parameters, as given
-    params: SolverParams = field(default_factory=SolverParams)  # with the overrides applied
+    params: SolverParams = field(default_factory=SolverParams)  # defaults with --set applied
 
 
 def register(subparsers: Any) -> None:
@@ -105,14 +104,13 @@ def options(args: argparse.Namespace) -> PackOptions:
     out = Path(args.out) if args.out else None
     if out is not None and not out.resolve().parent.is_dir():
         raise ConfigError(f"--out: directory {out.resolve().parent} does not exist")
-    overrides = parse_set(getattr(args, "set", None))
     try:
-        params = with_overrides(SolverParams(), overrides)
+        params = with_overrides(SolverParams(), parse_set(getattr(args, "set", None)))
     except ValueError as exc:
         raise ConfigError(f"--set: {exc}") from None
     return PackOptions(args.instances, args.limit, constraints, float(args.time_limit), args.strategy,
                        int(args.seed or 0), out, args.data_dir, args.experiment or "orchestrator",
-                       args.address, args.branches, overrides, params)
+                       args.address, args.branches, params)
 
 
 @ray.remote(num_cpus=1, max_retries=3)
