@@ -89,6 +89,7 @@ class Packer:
         self.dims = np.ascontiguousarray(table.dims, dtype=np.int64)
         self.vol = np.ascontiguousarray(table.vol, dtype=np.int64)
         self.req = np.ascontiguousarray(table.req, dtype=np.int64)
+        self.uses = K.sparse_uses(self.req)
         self.top = np.ascontiguousarray(table.top, dtype=np.int64)
         # the smallest extent along each axis of any single box, by type (to drop dead spaces)
         n = len(stock)
@@ -115,7 +116,7 @@ class Packer:
 
     def candidates(self, st: State, space: int, k: int) -> np.ndarray:
         """Up to ``k`` blocks that fit ``space`` with the boxes left, best first."""
-        return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.req, *self._reach(st.left),
+        return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.uses, *self._reach(st.left),
                               self.rank == "fit", self.waste_weight, self._noise(), int(k))
 
     def _reach(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,7 +160,7 @@ class Packer:
     def greedy_rows(self, st: State, rank: str | None = None) -> tuple[int, np.ndarray]:
         """The greedy completion's final volume and added (block, x, y, z) rows, no State built."""
         fit = (rank or self.rank) == "fit"
-        added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.req, self.top,
+        added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.uses, self.top,
                                self.support, self.type_min, *self.reach, fit,
                                self.waste_weight, self._noise(), st.tops, self.cut_top, self.low_first,
                                self.type_ext if self.live_reach else self.type_ext[:0])

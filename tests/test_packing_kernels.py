@@ -75,3 +75,40 @@ def test_warm_up_and_c2_toy_solution_verified():
     warm_up()
     sol = solve(TWO_SLABS, "blocks", "C1C2", 0.2)
     assert verify(TWO_SLABS, sol.placements, "C1C2").ok and sol.volume == TWO_SLABS.box_volume  # all boxes in
+
+
+def _br_like_packer(support: bool) -> Packer:
+    rng = np.random.default_rng(3)
+    types = tuple(BoxType(i + 1, tuple(int(v) for v in rng.integers(20, 80, 3)), (1, 1, 1), int(rng.integers(2, 6)))
+                  for i in range(45))
+    inst = Instance("many", 1, None, (587, 233, 220), types)
+    table = build_blocks(inst, support, max_rounds=2 if support else 1, flat_top=True)
+    return Packer(inst.container, table, np.array([t.quantity for t in types]), support)
+
+
+def test_sparse_uses_lists_each_blocks_box_types():
+    packer = _br_like_packer(support=True)
+    assert packer.uses.shape[1] >= 2  # general blocks of two rounds mix types
+    dense = np.zeros_like(packer.req)
+    for b, row in enumerate(packer.uses):
+        for t, count in row:
+            dense[b, t] += count
+    assert (dense == packer.req).all()
+
+
+def test_pruned_best_block_equals_the_full_ranking():
+    # k == 1 stops scanning once volume can no longer win; it must pick what a full ranking ranks first
+    rng = np.random.default_rng(0)
+    for support in (False, True):
+        packer = _br_like_packer(support)
+        st = packer.root()
+        for step in range(25):
+            st, sp, cand = packer.step(st, len(packer.vol))
+            if sp < 0:
+                break
+            for noise in (None, rng.random(len(packer.vol)) * 50_000.0):
+                packer.noise = noise
+                full = packer.candidates(st, sp, len(packer.vol))
+                assert packer.candidates(st, sp, 1).tolist() == full[:1].tolist()
+            packer.noise = None
+            st = packer.place(st, sp, int(cand[step % len(cand)]))
