@@ -18,11 +18,18 @@ def use_shared_data() -> None:
     os.environ.setdefault("ORCH_DATA_DIR", str(SHARED_DATA))
 
 
+def code_version() -> str:
+    """The git commit the benchmark ran (+ "-dirty"), as MLflow runs record it."""
+    from orchestrator.tracking import git_revision
+
+    return git_revision()
+
+
 def write_report(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-               "python": platform.python_version(), **payload}
+               "python": platform.python_version(), "code_version": code_version(), **payload}
     path.write_text(json.dumps(payload, indent=1, default=float))
     return path
 

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import code_version  # noqa: E402
 from packing.instances import find_class_file, parse_selection, read_file  # noqa: E402
 from packing.solver import branches, solve, warm_up  # noqa: E402
 from packing.verify import verify  # noqa: E402
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     classes = [s.cls for s in parse_selection(a.classes)]
     cons_list = [c.strip().upper().replace("&", "") for c in a.constraints.split(",") if c.strip()]
     report = {"argv": sys.argv[1:], "strategy": a.strategy, "time_limit": a.time_limit, "sample": a.sample,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+              "code_version": code_version()}
     if not a.skip_fill:
         rows = fill_table(classes, a.sample, cons_list, a.strategy, a.time_limit, a.seed, a.jobs, a.data_dir)
         report["instances"], report["summary"] = rows, summarise(rows)
