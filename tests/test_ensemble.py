@@ -116,7 +116,7 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     report = tmp_path / "report"
     assert main(["compare", "--sweep", "src", "--sweep", "rnd", "--sweep", "ens1", "--out", str(report)]) == 0
     board = capsys.readouterr().out
-    assert "val_loss" in board and "src" in board and "rnd" in board and "ens1" in board
+    assert "val_mse" in board and "src" in board and "rnd" in board and "ens1" in board
     page = (report / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert {"metric_vs_params.png", "learning_curves.png", "ensembles_vs_members.png",

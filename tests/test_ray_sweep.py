@@ -35,13 +35,13 @@ def test_optuna_sweep_logs_parent_and_finished_children(ray_cluster, mlflow_uri,
     assert len(parents) == 1 and len(children) == 3
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert "best_val_loss" in parent.data.metrics and "best.lr" in parent.data.params
+    assert "best_val_mse" in parent.data.metrics and "best.lr" in parent.data.params
     assert any(a.path.startswith("best_trial") for a in client.list_artifacts(parent.info.run_id))
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert {"lr", "dropout", "d_model", "seed", "dataset"} <= set(child.data.params)
-        assert {"val_loss", "test_mse", "test_mae", "train_loss"} <= set(child.data.metrics)
+        assert {"val_loss", "val_mse", "test_mse", "test_mae", "train_loss"} <= set(child.data.metrics)
         assert child.data.tags["orch.data_checksum"] and child.data.tags["orch.git_revision"]
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2  # per epoch
 

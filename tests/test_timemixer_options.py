@@ -195,3 +195,21 @@ def test_seed_guide_space_has_the_guide_ranges():
     assert space["d_model"] == Choice((64, 128, 192, 256))
     assert space["dropout"] == Uniform(0.05, 0.3) and space["lr"] == LogUniform(1e-5, 1e-3)
     assert {"mse_weight", "trend_weight"} <= set(SPACES["loss_weights"]())
+
+
+def test_sweep_metric_is_in_data_units_whatever_the_scaler_and_loss():
+    """A sweep that searches `scaler` or `loss` must rank trials on one scale:
+    val/test MSE are in the dataset's own (standard) units, not the trial's."""
+    data = synthetic_panel()
+    assert SPEC.metric == "val_mse"
+    cfg = build_config(TimeMixerConfig, {**TINY, "scaler": "robust", "loss": "mae"})
+    result = fit(cfg, data, LocalContext("cpu"))
+    out, targets = result.outputs, data.target_channels
+    assert out["scaler"].kind == "robust" and data.scaler.kind == "standard"
+    raw_err = (out["scaler"].inverse_transform(out["test_pred"], targets)
+               - out["scaler"].inverse_transform(out["test_truth"], targets))
+    in_data_units = raw_err / data.scaler.scale[targets]
+    assert result.metrics["test_mse"] == pytest.approx(float(np.mean(in_data_units**2)), rel=1e-4)
+    assert result.metrics["test_mse"] != pytest.approx(float(np.mean((out["test_pred"] - out["test_truth"]) ** 2)),
+                                                       rel=1e-3)
+    assert all("val_mse" in h and "val_loss" in h for h in result.history)

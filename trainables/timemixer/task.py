@@ -414,6 +414,17 @@ def forecast_metrics(pred: np.ndarray, truth: np.ndarray, prefix: str) -> dict[s
     return {f"{prefix}_mse": float(np.mean(err**2)), f"{prefix}_mae": float(np.mean(np.abs(err)))}
 
 
+def data_units(values: np.ndarray, prepared: Prepared, data: ForecastData) -> np.ndarray:
+    """Targets or forecasts re-expressed in the dataset's own scaling (standard on its
+    training rows), whatever scaler this config trains with. MSE/MAE in these units
+    compare across trials with different scalers and losses, so a sweep can rank them."""
+    if prepared.scaler is data.scaler:
+        return values
+    targets = data.target_channels
+    raw = prepared.scaler.inverse_transform(values, targets)
+    return ((raw - data.scaler.center[targets]) / data.scaler.scale[targets]).astype(np.float32)
+
+
 def quantile_metrics(full: np.ndarray, truth: np.ndarray, prefix: str) -> dict[str, float]:
     q, t = torch.from_numpy(full), torch.from_numpy(truth)
     return {f"{prefix}_pinball": float(losses.pinball_loss(q, t, losses.QUANTILES)),
@@ -474,12 +485,14 @@ def fit(cfg: TimeMixerConfig, data: ForecastData, ctx: TrainContext) -> FitResul
 
     def evaluate(net: torch.nn.Module) -> dict[str, float]:
         pred, truth, *full = predict_split(net, val_set, cfg.eval_batch_size, ctx.device, targets, quantile)
-        metrics = forecast_metrics(pred, truth, "val")
+        metrics = forecast_metrics(data_units(pred, prepared, data), data_units(truth, prepared, data), "val")
         scored = torch.from_numpy(full[0] if quantile else pred)
         return {"val_loss": float(objective(cfg, scored, torch.from_numpy(truth))), **metrics}
 
+    # Early stopping and the sweep both rank on val_mse (data units), not on val_loss:
+    # the loss differs between trials that search `loss` or `scaler`.
     result = run_loop(model, loader, cfg, ctx, make_train_step(cfg, ctx, targets), evaluate,
-                      monitor="val_loss", mode="min")
+                      monitor=SPEC.metric, mode=SPEC.mode)
     test_pred, test_truth, *test_full = predict_split(result.model, test_set, cfg.eval_batch_size, ctx.device,
                                                       targets, quantile)
     val_pred, val_truth, *val_full = predict_split(result.model, val_set, cfg.eval_batch_size, ctx.device,
@@ -489,8 +502,8 @@ def fit(cfg: TimeMixerConfig, data: ForecastData, ctx: TrainContext) -> FitResul
     train_seconds = sum(h["train_seconds"] for h in result.history) or float("nan")
     scaler = prepared.scaler
     metrics = {
-        **forecast_metrics(val_pred, val_truth, "val"),
-        **forecast_metrics(test_pred, test_truth, "test"),
+        **forecast_metrics(data_units(val_pred, prepared, data), data_units(val_truth, prepared, data), "val"),
+        **forecast_metrics(data_units(test_pred, prepared, data), data_units(test_truth, prepared, data), "test"),
         "test_mae_raw": float(np.mean(np.abs(
             scaler.inverse_transform(test_pred, targets) - scaler.inverse_transform(test_truth, targets)))),
         "best_epoch": float(result.best_epoch),
@@ -553,7 +566,7 @@ SPEC = TrainableSpec(
     fit=fit,
     plots=plots,
     preflight=preflight,
-    metric="val_loss",
+    metric="val_mse",
     mode="min",
     smoke_overrides={
         "input_len": 48, "output_len": 24, "d_model": 8, "d_ff": 16, "e_layers": 1,
