@@ -8,6 +8,12 @@ ablation row is the base configuration with one guide option switched on.
     python -m benchmarks.volve_study                 # all rows, in-process
     python -m benchmarks.volve_study --mlflow        # also log each run to MLflow
     python -m benchmarks.volve_study --only base noise_0.05 --epochs 3
+    python -m benchmarks.volve_study --mlflow --tune 16 --seeds 2   # the README's study
+
+``--tune N`` first runs an N-trial Ray Tune sweep (Optuna TPE over the ``volve``
+search space, selected on validation loss, every trial an MLflow child run) and adds
+its best configuration as the ``tuned`` row. ``--seeds K`` trains every row with K
+seeds and reports the mean (and the spread of the pooled MAE).
 """
 
 from __future__ import annotations
@@ -86,6 +92,28 @@ def scores(pred: np.ndarray, truth: np.ndarray, series: np.ndarray, names: list[
             "well_mean_mae": float(np.mean(list(per_well.values()))), "per_well_mae": per_well}
 
 
+def tune_best(trials: int, data: Any, seed: int) -> dict[str, Any]:
+    """Best configuration of an Optuna TPE sweep on Ray Tune around BASE (validation MSE)."""
+    from orchestrator import cluster
+    from orchestrator.config import RunOptions, SweepOptions
+    from orchestrator.sweep import run_sweep
+    from search_spaces.timemixer import volve
+    from trainables.config import build_config
+    from trainables.timemixer.task import TimeMixerConfig
+
+    cluster.connect(None)
+    run = RunOptions(model="timemixer", dataset="volve", params=build_config(TimeMixerConfig, BASE),
+                     experiment="volve_study")
+    opts = SweepOptions(space_name="volve", space=volve(), search="tpe", samples=trials, seed=seed,
+                        storage=tempfile.mkdtemp(prefix="volve-sweep-"), name=f"volve-tune-{int(time.time())}")
+    summary = run_sweep(run, opts, data)
+    if "best_config" not in summary:
+        raise SystemExit(f"volve study: the sweep {summary['name']} finished no trial")
+    print(f"tuned: best of {trials} trials {summary['best_config']} ({summary['metric']} {summary['best_metric']:.4g}; "
+          f"MLflow parent run {summary['parent_run_id']})", flush=True)
+    return dict(summary["best_config"])
+
+
 def run_model(overrides: dict[str, Any], data: Any, init_from: str = "") -> tuple[Any, dict[str, Any]]:
     from trainables.config import build_config
     from trainables.context import LocalContext
@@ -102,8 +130,10 @@ def run_model(overrides: dict[str, Any], data: Any, init_from: str = "") -> tupl
 def log_mlflow(name: str, cfg: Any, metrics: dict[str, float]) -> str:
     import mlflow
 
+    from orchestrator.tracking import resolve_tracking_uri
     from trainables.config import as_dict
 
+    mlflow.set_tracking_uri(resolve_tracking_uri())
     mlflow.set_experiment("volve_study")
     with mlflow.start_run(run_name=f"volve-{name}") as run:
         mlflow.log_params({k: str(v) for k, v in as_dict(cfg).items()})
@@ -112,16 +142,31 @@ def log_mlflow(name: str, cfg: Any, metrics: dict[str, float]) -> str:
     return run.info.run_id
 
 
-def report(results: dict[str, Any], rows: list[str], names: list[str], tag: str, quiet: bool = False) -> Path:
+def mean_over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from a row's seeds: means, the MAE spread and each seed's MAE."""
+    row: dict[str, Any] = {k: float(np.mean([r[k] for r in runs])) for k, v in runs[0].items()
+                           if isinstance(v, float)}
+    row["per_well_mae"] = {w: float(np.mean([r["per_well_mae"][w] for r in runs])) for w in runs[0]["per_well_mae"]}
+    row["mae_std"] = float(np.std([r["mae"] for r in runs]))
+    row["seed_mae"] = [r["mae"] for r in runs]
+    if "run_id" in runs[0]:
+        row["run_ids"] = [r["run_id"] for r in runs]
+    return row
+
+
+def report(results: dict[str, Any], rows: list[str], names: list[str], tag: str, quiet: bool = False,
+           settings: dict[str, dict[str, Any]] | None = None) -> Path:
     """Print the table (unless quiet) and write the JSON report."""
     base_mae = results.get("base", {}).get("mae", float("nan"))
-    table_rows = [{"run": k, "mae": v["mae"], "rmse": v["rmse"], "well_mean_mae": v["well_mean_mae"],
-                   "vs_base": v["mae"] / base_mae - 1, **{short(n): v["per_well_mae"][n] for n in v["per_well_mae"]}}
+    table_rows = [{"run": k, "mae": v["mae"], "mae_std": v.get("mae_std", float("nan")), "rmse": v["rmse"],
+                   "well_mean_mae": v["well_mean_mae"], "vs_base": v["mae"] / base_mae - 1,
+                   **{short(n): v["per_well_mae"][n] for n in v["per_well_mae"]}}
                   for k, v in results.items()]
     if not quiet:
-        print(table(table_rows, ["run", "mae", "rmse", "well_mean_mae", "vs_base", *[short(n) for n in names]]))
+        print(table(table_rows, ["run", "mae", "mae_std", "rmse", "well_mean_mae", "vs_base",
+                                 *[short(n) for n in names]]))
     return write_report("volve_study" + (f"_{tag}" if tag else ""),
-                        {"base": BASE, "ablations": {k: ABLATIONS[k] for k in rows}, "units": "Sm3/day",
+                        {"base": BASE, "ablations": settings or {k: ABLATIONS[k] for k in rows}, "units": "Sm3/day",
                          "scored_on": "test windows: targets in the last 20 % of each well", "results": results})
 
 
@@ -135,9 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", help=f"ablation rows to run (default all: {list(ABLATIONS)})")
     parser.add_argument("--epochs", type=int, default=BASE["epochs"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per row (2021, 2022, ...)")
+    parser.add_argument("--tune", type=int, default=0, metavar="N",
+                        help="first run an N-trial TPE sweep on Ray Tune and add its best config as row 'tuned'")
     parser.add_argument("--mlflow", action="store_true", help="log each run to MLflow (experiment volve_study)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(ABLATIONS))
+    if unknown:
+        parser.error(f"--only: unknown rows {unknown}; expected some of {list(ABLATIONS)}")
+    if args.seeds < 1 or args.tune < 0:
+        parser.error("--seeds must be >= 1 and --tune >= 0")
     use_shared_data()
     torch.set_num_threads(args.threads)
     BASE["epochs"] = args.epochs
@@ -145,39 +198,46 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_volve()
     names = [s["name"] for s in data.meta["series"]]
-    rows = [k for k in ABLATIONS if not args.only or k in args.only]
-    if "two_stage_lr/5" in rows and "base" not in rows:
-        rows.insert(0, "base")
+    settings = {k: dict(v) for k, v in ABLATIONS.items() if not args.only or k in args.only}
+    if "two_stage_lr/5" in settings and "base" not in settings:
+        settings = {"base": {}, **settings}
+    if args.tune:
+        settings["tuned"] = tune_best(args.tune, data, seed=BASE.get("seed", 2021))
+    seeds = [2021 + i for i in range(args.seeds)]
     results: dict[str, Any] = {}
-    base_weights = tempfile.mkdtemp(prefix="volve-base-")
-    for name in rows:
-        started = time.perf_counter()
-        options = dict(ABLATIONS[name])
-        init = base_weights if options.pop("__two_stage__", False) else ""
-        cfg, out = run_model(options, data, init)
-        result = out["result"]
-        if name == "base":
-            torch.save(result.model.state_dict(), Path(base_weights) / "state_dict.pt")
-        scaler, series = result.outputs["scaler"], result.outputs["test_series"]
-        pred = scaler.inverse_transform(result.outputs["test_pred"][..., 0], [0])
-        truth = scaler.inverse_transform(result.outputs["test_truth"][..., 0], [0])
-        row = scores(pred, truth, series, names)
-        row.update(val_mse=result.metrics["val_mse"], best_epoch=result.metrics["best_epoch"],
-                   seconds=time.perf_counter() - started)
-        if "test_coverage_80" in result.metrics:
-            row["coverage_80"] = result.metrics["test_coverage_80"]
-        if args.mlflow:
-            row["run_id"] = log_mlflow(name, cfg, {k: v for k, v in row.items() if isinstance(v, float)})
-        results[name] = row
-        print(f"{name}: MAE {row['mae']:.1f} RMSE {row['rmse']:.1f} well-mean MAE {row['well_mean_mae']:.1f} "
-              f"({row['seconds']:.0f} s)", flush=True)
+    base_weights = {seed: tempfile.mkdtemp(prefix=f"volve-base-{seed}-") for seed in seeds}
+    for name, setting in settings.items():
+        runs = []
+        for seed in seeds:
+            started = time.perf_counter()
+            options = {**setting, "seed": seed}
+            init = base_weights[seed] if options.pop("__two_stage__", False) else ""
+            cfg, out = run_model(options, data, init)
+            result = out["result"]
+            if name == "base":
+                torch.save(result.model.state_dict(), Path(base_weights[seed]) / "state_dict.pt")
+            scaler, series = result.outputs["scaler"], result.outputs["test_series"]
+            pred = scaler.inverse_transform(result.outputs["test_pred"][..., 0], [0])
+            truth = scaler.inverse_transform(result.outputs["test_truth"][..., 0], [0])
+            row = scores(pred, truth, series, names)
+            row.update(val_mse=result.metrics["val_mse"], best_epoch=result.metrics["best_epoch"],
+                       seconds=time.perf_counter() - started)
+            if "test_coverage_80" in result.metrics:
+                row["coverage_80"] = result.metrics["test_coverage_80"]
+            if args.mlflow:
+                row["run_id"] = log_mlflow(f"{name}-s{seed}", cfg,
+                                           {k: v for k, v in row.items() if isinstance(v, float)})
+            runs.append(row)
+            print(f"{name} seed {seed}: MAE {row['mae']:.1f} RMSE {row['rmse']:.1f} "
+                  f"well-mean MAE {row['well_mean_mae']:.1f} ({row['seconds']:.0f} s)", flush=True)
+        results[name] = mean_over_seeds(runs)
         if name == "base":
             starts = result.outputs["test_starts"]
             for label, forecast in baselines(data, starts, series, BASE["input_len"], BASE["output_len"]).items():
                 results[label] = scores(forecast, truth, series, names)
                 print(f"{label}: MAE {results[label]['mae']:.1f} RMSE {results[label]['rmse']:.1f}", flush=True)
-        report(results, rows, names, args.tag, quiet=True)  # partial results survive an interrupted study
-    path = report(results, rows, names, args.tag)
+        report(results, list(settings), names, args.tag, quiet=True, settings=settings)  # survives an interruption
+    path = report(results, list(settings), names, args.tag, settings=settings)
     print(f"report: {path}")
     return 0
 

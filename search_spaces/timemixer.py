@@ -69,6 +69,25 @@ def seed_guide() -> Space:
     }
 
 
+def volve() -> Space:
+    """The guide's options at the Volve study's scale (180-day input, 30-day horizon,
+    five wells, CPU): the seed_guide ranges for a d_model of 16-64 instead of 64-256,
+    whose 3000-step windows do not fit these wells."""
+    return {
+        "d_model": Choice((16, 32, 64)),
+        "dropout": Uniform(0.05, 0.3),
+        "lr": LogUniform(3e-4, 1e-2),
+        "weight_decay": Choice((0.0, 1e-5, 1e-4)),
+        "noise_std": Choice((0.0, 0.05)),
+        "jitter": Choice((0, 10)),
+        "mixup_prob": Choice((0.0, 0.3)),
+        "loss": Choice(("mse", "mae", "combined")),
+        "scaler": Choice(("standard", "robust")),
+        "series_embedding": Choice((False, True)),
+        "feat_rolling": Choice((0, 30)),
+    }
+
+
 def loss_weights() -> Space:
     """The combined loss's weights (guide: 0.1 MSE, 0.2 trend) and the shared
     seasonal/trend-statistic weights (seed 002 ranges)."""
@@ -83,4 +102,4 @@ def loss_weights() -> Space:
 
 
 SPACES = {"default": default, "grid": grid, "demo": demo, "smoke": smoke, "seed_guide": seed_guide,
-          "loss_weights": loss_weights}
+          "volve": volve, "loss_weights": loss_weights}
