@@ -53,6 +53,23 @@ def test_decomposition_sums_back(decomposition):
     torch.testing.assert_close(season + trend, x, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kernel", [1, 4, 5, 25])
+@pytest.mark.parametrize("length", [3, 12, 96, 200])
+def test_moving_average_matrix_equals_replicate_padded_pooling(kernel, length):
+    """The matmul path (short inputs) and the pooling path (long ones) compute the
+    same trend as the reference's replicate-pad + avg_pool, values and gradients."""
+    x = torch.randn(3, length, 4, requires_grad=True)
+    trend = MovingAvgDecomposition(kernel)(x)[1]
+    front, back = x[:, :1].repeat(1, (kernel - 1) // 2, 1), x[:, -1:].repeat(1, kernel // 2, 1)
+    padded = torch.cat([front, x, back], dim=1).transpose(1, 2)
+    expected = torch.nn.functional.avg_pool1d(padded, kernel, stride=1).transpose(1, 2)
+    torch.testing.assert_close(trend, expected, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(trend)
+    (got,) = torch.autograd.grad((trend * weights).sum(), x)
+    (want,) = torch.autograd.grad((expected * weights).sum(), x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_dft_keeps_a_pure_tone_in_the_season():
     t = torch.arange(64, dtype=torch.float32)
     x = (torch.sin(2 * torch.pi * 4 * t / 64) + 3.0).view(1, 64, 1)

