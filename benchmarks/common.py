@@ -25,9 +25,10 @@ def code_version() -> str:
     return git_revision()
 
 
-def write_report(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_report(name: str, payload: dict[str, Any], directory: Path = RESULTS) -> Path:
+    """``directory/name.json``: the payload plus when, where and which code ran it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     payload = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
                "python": platform.python_version(), "code_version": code_version(), **payload}
     path.write_text(json.dumps(payload, indent=1, default=float))

@@ -13,9 +13,6 @@ process and fanned out as Ray remote tasks. A JSON report goes to benchmarks/res
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import code_version  # noqa: E402
+from benchmarks.common import write_report  # noqa: E402
 from packing.instances import find_class_file, parse_selection, read_file  # noqa: E402
 from packing.solver import branches, solve, warm_up  # noqa: E402
 from packing.verify import verify  # noqa: E402
@@ -136,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     classes = [s.cls for s in parse_selection(a.classes)]
     cons_list = [c.strip().upper().replace("&", "") for c in a.constraints.split(",") if c.strip()]
-    report = {"argv": sys.argv[1:], "strategy": a.strategy, "time_limit": a.time_limit, "sample": a.sample,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "code_version": code_version()}
+    report: dict = {"argv": sys.argv[1:], "strategy": a.strategy, "time_limit": a.time_limit, "sample": a.sample}
     if not a.skip_fill:
         rows = fill_table(classes, a.sample, cons_list, a.strategy, a.time_limit, a.seed, a.jobs, a.data_dir)
         report["instances"], report["summary"] = rows, summarise(rows)
@@ -149,11 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         report["speedup"] = sp
         print(f"Ray fan-out: {sp['tasks']} branch tasks x {sp['per_task_limit_s']} s: serial {sp['serial_s']:.1f} s, "
               f"Ray {sp['ray_s']:.1f} s -> speedup {sp['speedup']:.2f}x on {sp['cluster_cpus']:.0f} CPUs")
-    out_dir = Path(a.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"packing_fill_{a.strategy}_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    (out_dir / name).write_text(json.dumps(report, indent=1))
-    print(f"report: {out_dir / name}", file=sys.stderr)
+    path = write_report(f"packing_fill_{a.strategy}_{time.strftime('%Y%m%d-%H%M%S')}", report, Path(a.out_dir))
+    print(f"report: {path}", file=sys.stderr)
     return 0
 
 
