@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--time-budget", type=float, help="seconds before no new trial starts")
     sweep.add_argument("--name", help="sweep name (resume with --resume NAME)")
     sweep.add_argument("--sweep-seed", type=int, help="seed of the search algorithm")
+    sweep.add_argument("--metric", help="validation metric to rank trials on (default: the model's own, "
+                                        "e.g. val_mse for timemixer)")
     sweep.add_argument("--no-trial-plots", action="store_true", help="skip per-trial plots (faster)")
     sweep.add_argument("--resume", metavar="NAME", help="resume an interrupted sweep by name or path")
     sweep.add_argument("--max-failures", type=int, help="worker failures a DDP trial survives (restarts "

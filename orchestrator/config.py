@@ -19,13 +19,13 @@ from search_spaces import get_space
 from search_spaces.space import Grid, Space, is_grid
 from trainables.config import as_dict, build_config, check
 from trainables.errors import ConfigError
-from trainables.registry import TrainableSpec, get_spec
+from trainables.registry import TrainableSpec, get_spec, rank_modes
 
 SEARCHES = ("tpe", "random", "grid")
 SCHEDULERS = ("fifo", "asha")
 YAML_KEYS = {"model", "dataset", "data_dir", "params", "experiment", "workers", "gpus_per_worker",
              "cpus_per_worker", "sweep"}
-SWEEP_KEYS = {"space", "search", "scheduler", "samples", "concurrency", "time_budget", "name", "storage",
+SWEEP_KEYS = {"space", "search", "scheduler", "samples", "concurrency", "time_budget", "name", "storage", "metric",
               "seed", "trial_plots", "max_failures"}
 DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "int")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -71,6 +71,7 @@ class SweepOptions:
     seed: int = 0
     trial_plots: bool = True
     max_failures: int = 0  # DDP gang restarts from the last checkpoint per trial
+    metric: str = ""  # what trials are ranked on; "" = the model family's own metric
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -191,10 +192,14 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
     plots = bool(file.get("trial_plots", True)) and not getattr(args, "no_trial_plots", False)
     max_failures = int(_pick(getattr(args, "max_failures", None), file, "max_failures", 0))
     check(max_failures >= 0, "--max-failures", "an integer >= 0", max_failures)
+    metric = str(_pick(getattr(args, "metric", None), file, "metric", "") or "")
+    if metric:
+        modes = rank_modes(run.spec)
+        check(metric in modes, "--metric", f"one of {sorted(modes)} (what {run.model} reports each epoch)", metric)
     return SweepOptions(space_name=space_name, space=space, search=search, scheduler=scheduler,
                         samples=samples, concurrency=concurrency, time_budget_s=budget, name=name,
                         storage=str(Path(storage).expanduser().resolve()), seed=seed, trial_plots=plots,
-                        max_failures=max_failures)
+                        max_failures=max_failures, metric=metric)
 
 
 def parse_space(raw: dict[str, Any], source: str) -> Space:

@@ -23,7 +23,7 @@ from search_spaces.space import Grid
 from trainables.config import as_dict, build_config
 from trainables.ensemble import combine, greedy_selection, rank_weights
 from trainables.errors import ConfigError
-from trainables.registry import get_adapter, get_spec
+from trainables.registry import get_adapter, get_spec, rank_modes
 
 
 @dataclass(frozen=True)
@@ -68,17 +68,20 @@ def find_sweep(uri: str, source: str, kind: str = "sweep"):
 
 
 def top_configs(uri: str, parent, model: str, k: int) -> list[dict]:
-    """The best ``k`` distinct configurations of a sweep (from each trial's config.json)."""
+    """The best ``k`` distinct configurations of a sweep (from each trial's config.json),
+    ranked on the metric the sweep ranked on."""
     spec = get_spec(model)
+    metric = parent.data.tags.get(tracking.METRIC_TAG) or spec.metric
+    mode = rank_modes(spec).get(metric, spec.mode)
     client = tracking.client(uri)
     trials = client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and attributes.status = 'FINISHED'",
         max_results=1000)
-    scored = [t for t in trials if spec.metric in t.data.metrics and math.isfinite(t.data.metrics[spec.metric])]
+    scored = [t for t in trials if metric in t.data.metrics and math.isfinite(t.data.metrics[metric])]
     if not scored:
-        raise ConfigError(f"--sweep: sweep {parent.info.run_name!r} has no finished trial with {spec.metric}")
-    scored.sort(key=lambda t: t.data.metrics[spec.metric], reverse=spec.mode == "max")
+        raise ConfigError(f"--sweep: sweep {parent.info.run_name!r} has no finished trial with {metric}")
+    scored.sort(key=lambda t: t.data.metrics[metric], reverse=mode == "max")
     configs, digests = [], set()
     for trial in scored:
         digest = trial.data.tags.get("orch.config_digest")

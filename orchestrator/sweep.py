@@ -26,7 +26,7 @@ from orchestrator.train import (TuneTrialContext, WorkerJob, log_fit_result, log
 from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform, grid_size
 from trainables.config import as_dict, build_config
 from trainables.errors import ConfigError
-from trainables.registry import get_spec
+from trainables.registry import get_spec, rank_modes
 
 STATE_FILE = "orch_sweep.json"
 TRIAL_TAG = "orch.trial_id"
@@ -101,6 +101,21 @@ class TrialJob:
     child_kind: str = "trial"
     fault_plan: str = ""
     max_failures: int = 0
+    metric: str = ""  # what the sweep ranks trials on ("" = the family's own metric)
+
+
+def kept_epoch(history: list[dict[str, float]], spec: Any) -> dict[str, float] | None:
+    """The history row of the epoch the family keeps: the best by its own metric."""
+    rows = [h for h in history if spec.metric in h]
+    if not rows:
+        return None
+    return (min if spec.mode == "min" else max)(rows, key=lambda h: h[spec.metric])
+
+
+def ranking(spec: Any, opts: SweepOptions) -> tuple[str, str]:
+    """The metric a sweep ranks trials on (``--metric`` or the family's own) and its mode."""
+    metric = opts.metric or spec.metric
+    return metric, rank_modes(spec)[metric]
 
 
 def _run_options(job: TrialJob, params: Any) -> RunOptions:
@@ -158,7 +173,10 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
             result = spec.fit(params, data, TuneTrialContext(job.uri, run_id))
             log_fit_result(job.uri, run_id, spec, params, data, result, job.trial_plots)
             final = dict(result.metrics)
-            history = [h[spec.metric] for h in result.history if spec.metric in h]
+            kept = kept_epoch(result.history, spec)
+            metric = job.metric or spec.metric
+            if kept and metric in kept:
+                final[metric] = kept[metric]
         else:
             from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -169,9 +187,7 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
             outcome = trainer.fit()
             if outcome.error:
                 raise outcome.error
-            final, history = {}, []
-        if history:
-            final[spec.metric] = min(history) if spec.mode == "min" else max(history)
+            final = {}
     except Exception as exc:
         tracking.end_run(job.uri, run_id, "FAILED", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         raise
@@ -268,6 +284,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
     ``member_rank`` (which base configuration) and ``seed``.
     """
     spec = run.spec
+    metric, mode = ranking(spec, opts)
     uri = uri or tracking.resolve_tracking_uri()
     cluster.connect(run.address)
     cluster.require_shared_tracking(uri)
@@ -279,7 +296,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
         parent_run_id = tracking.start_run(uri, experiment_id, name, {
             **(parent_tags or {}), tracking.KIND_TAG: kind, SWEEP_TAG: name, "orch.model": run.model, "orch.dataset": run.dataset,
             "orch.search": opts.search, "orch.scheduler": opts.scheduler, "orch.space": opts.space_name,
-            "orch.data_checksum": getattr(data, "checksum", ""),
+            "orch.data_checksum": getattr(data, "checksum", ""), tracking.METRIC_TAG: metric,
         })
         tracking.log_params(uri, parent_run_id, {
             "model": run.model, "dataset": run.dataset, "space": opts.space_name, "search": opts.search,
@@ -292,9 +309,9 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
         tracking.client(uri).update_run(parent_run_id, status="RUNNING")
     job = TrialJob(run.model, run.dataset, run.params, uri, experiment_id, parent_run_id, name, opts.storage,
                    run.workers, run.gpus_per_worker, run.cpus_per_worker, opts.trial_plots, bases,
-                   "member" if kind == "ensemble" else "trial", faults.current(), opts.max_failures)
+                   "member" if kind == "ensemble" else "trial", faults.current(), opts.max_failures, metric)
     trainable = _trainable(job, ray.put(data), run)
-    callbacks = [ProgressCallback(spec.metric, spec.mode, total)]
+    callbacks = [ProgressCallback(metric, mode, total)]
     progress(f"[sweep] {name}: {total} trials of {run.model} on {run.dataset} "
              f"({opts.search}, {opts.scheduler}); MLflow parent run {parent_run_id}")
     started = time.perf_counter()
@@ -305,9 +322,9 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
             trainable,
             param_space=to_tune_space(opts.space, opts.search),
             tune_config=tune.TuneConfig(
-                metric=spec.metric, mode=spec.mode, num_samples=opts.samples,
-                search_alg=make_search_alg(opts, spec.metric, spec.mode),
-                scheduler=make_scheduler(opts, spec.metric, spec.mode, run.params.epochs),
+                metric=metric, mode=mode, num_samples=opts.samples,
+                search_alg=make_search_alg(opts, metric, mode),
+                scheduler=make_scheduler(opts, metric, mode, run.params.epochs),
                 max_concurrent_trials=opts.concurrency or None,
                 time_budget_s=opts.time_budget_s or None,
                 reuse_actors=not run.distributed,
@@ -365,25 +382,26 @@ def finish_sweep(uri: str, experiment_id: str, parent_run_id: str, name: str, sp
                      "error": bool(result.error)})
     interrupted = _was_interrupted(results, rows, total, opts, seconds)
     _close_orphans(uri, experiment_id, parent_run_id, errors, interrupted)
+    metric, mode = ranking(spec, opts)
     finished = [r for r in rows if not r["error"] and "done" in r["metrics"] or
-                (opts.scheduler == "asha" and not r["error"] and spec.metric in r["metrics"])]
+                (opts.scheduler == "asha" and not r["error"] and metric in r["metrics"])]
     summary: dict[str, Any] = {"name": name, "parent_run_id": parent_run_id, "trials": len(rows),
                                "failed": len(errors), "seconds": seconds, "tracking_uri": uri}
     tracking.log_metrics(uri, parent_run_id, {"trials_finished": len(finished), "trials_failed": len(errors),
                                               "sweep_seconds": seconds})
     if finished:
-        pick = min if spec.mode == "min" else max
-        best = pick(finished, key=lambda r: r["metrics"][spec.metric])
+        pick = min if mode == "min" else max
+        best = pick(finished, key=lambda r: r["metrics"][metric])
         summary.update(best_trial=best["trial_id"], best_config=best["config"],
-                       best_metric=best["metrics"][spec.metric], metric=spec.metric,
+                       best_metric=best["metrics"][metric], metric=metric,
                        best_metrics={k: v for k, v in best["metrics"].items()
                                      if isinstance(v, float) and (k.startswith("test_") or k.startswith("val_"))})
         tracking.log_params(uri, parent_run_id, {f"best.{k}": v for k, v in best["config"].items()})
-        tracking.log_metrics(uri, parent_run_id, {f"best_{spec.metric}": best["metrics"][spec.metric],
+        tracking.log_metrics(uri, parent_run_id, {f"best_{metric}": best["metrics"][metric],
                                                   **{f"best_{k}": v for k, v in summary["best_metrics"].items()}})
         tracking.set_tags(uri, parent_run_id, {"orch.best_trial": best["trial_id"]})
         _copy_best_plot(uri, experiment_id, parent_run_id, str(best["trial_id"]))
-        _log_sweep_plot(uri, parent_run_id, finished, spec.metric, opts)
+        _log_sweep_plot(uri, parent_run_id, finished, metric, opts)
     status = "KILLED" if interrupted else "FINISHED"
     if interrupted:
         tracking.set_tags(uri, parent_run_id, {"orch.resume": f"python -m orchestrator sweep --resume {name}"})

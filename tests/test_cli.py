@@ -21,6 +21,7 @@ from orchestrator.__main__ import main
     (["sweep", "--model", "timemixer", "--search", "bayes"], "--search"),
     (["sweep", "--model", "timemixer", "--space", "default", "--search", "grid"], "non-grid entries"),
     (["sweep", "--resume", "never-ran", "--storage", "/nonexistent"], "no sweep 'never-ran'"),
+    (["sweep", "--model", "timemixer", "--metric", "val_acc"], "--metric: expected one of ['val_loss', 'val_mae'"),
 ])
 def test_bad_values_exit_2_before_ray(argv, needle, capsys, mlflow_uri):
     assert main(argv) == 2

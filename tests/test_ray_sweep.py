@@ -46,6 +46,20 @@ def test_optuna_sweep_logs_parent_and_finished_children(ray_cluster, mlflow_uri,
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2  # per epoch
 
 
+def test_sweep_ranks_on_the_metric_asked_for(ray_cluster, mlflow_uri, tmp_path, capsys):
+    argv = ["sweep", *SMOKE, "--samples", "3", "--search", "random", "--metric", "val_mae", "--experiment",
+            "by-mae", "--storage", str(tmp_path / "ray"), "--name", "mae3", "--no-trial-plots"]
+    assert main(argv) == 0
+    assert "val_mae=" in capsys.readouterr().out
+    client, runs = _runs(mlflow_uri, "by-mae")
+    (parent,) = [r for r in runs if r.data.tags.get("orch.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
+    assert parent.data.tags["orch.metric"] == "val_mae" and "best_val_mae" in parent.data.metrics
+    best = min(children, key=lambda r: r.data.metrics["val_mae"])
+    assert parent.data.tags["orch.best_trial"] == best.data.tags["orch.trial_id"]
+    assert parent.data.metrics["best_val_mae"] == pytest.approx(best.data.metrics["val_mae"])
+
+
 def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
     argv = ["train", "--model", "timemixer", "--smoke", "--workers", "2", "--experiment", "ddp",
             "--storage", str(tmp_path / "ray")]

@@ -13,7 +13,8 @@ from orchestrator.__main__ import main
 from search_spaces import get_space, space_names
 from trainables.config import build_config
 from trainables.context import LocalContext
-from trainables.registry import get_spec, names
+from orchestrator.sweep import kept_epoch
+from trainables.registry import get_spec, names, rank_modes
 
 FAMILIES = names()
 
@@ -42,7 +43,11 @@ def test_smoke_fit_without_ray(family):
         spec.preflight(cfg, data)
     ctx = LocalContext("cpu")
     result = spec.fit(cfg, data, ctx)
-    assert ctx.history and spec.metric in ctx.history[-1]
+    assert ctx.history and set(rank_modes(spec)) <= set(ctx.history[-1])  # every metric `--metric` offers
+    assert set(rank_modes(spec).values()) <= {"min", "max"}
+    kept = kept_epoch(ctx.history, spec)
+    assert kept is not None and kept[spec.metric] == (min if spec.mode == "min" else max)(
+        h[spec.metric] for h in ctx.history)
     assert all(math.isfinite(v) for v in result.metrics.values() if isinstance(v, float))
     figures = spec.plots(result, data)
     assert figures and all(name.endswith(".png") for name in figures)

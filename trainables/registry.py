@@ -51,12 +51,19 @@ class TrainableSpec:
     plots: Callable[[FitResult, Any], Mapping[str, Any]]
     metric: str = "val_loss"
     mode: str = "min"
+    # Further per-epoch validation metrics a sweep may rank on (`--metric`): name -> mode.
+    rankable: Mapping[str, str] = field(default_factory=dict)
     # Optional dry check of a config against loaded data (e.g. windows fit the
     # splits), run on the driver so bad input fails before any cluster work.
     preflight: Callable[[Any, Any], None] | None = None
     # Configs that make a run finish in seconds: used by `--smoke` and the tests.
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+
+
+def rank_modes(spec: TrainableSpec) -> dict[str, str]:
+    """Every metric a sweep of this family may rank on, with its direction."""
+    return {spec.metric: spec.mode, **spec.rankable}
 
 
 def names() -> list[str]:

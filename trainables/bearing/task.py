@@ -576,6 +576,7 @@ SPEC = TrainableSpec(
     plots=plots,
     metric="val_acc",
     mode="max",
+    rankable={"val_macro_f1": "max", "val_loss": "min"},
     smoke_overrides={
         "epochs": 2, "pretrain_epochs": 1, "batch_size": 32, "pretrain_batch_size": 32, "max_train_batches": 3,
         "max_windows_per_class": 24, "warmup_epochs": 0, "eval_batch_size": 256, "tsne_points": 60,

@@ -311,6 +311,7 @@ SPEC = TrainableSpec(
     plots=plots,
     metric="val_loss",
     mode="min",
+    rankable={"val_rmse": "min", "val_mae": "min", "val_mae_max": "min", "val_mae_min": "min"},
     smoke_overrides={"epochs": 1, "max_train_batches": 3, "lag_window": 2, "hidden": 8, "batch_size": 16},
     description="RNN/LSTM/GRU day-ahead price forecaster with seasonal and trend losses (seed 002)",
 )

@@ -568,6 +568,7 @@ SPEC = TrainableSpec(
     preflight=preflight,
     metric="val_mse",
     mode="min",
+    rankable={"val_mae": "min", "val_loss": "min"},
     smoke_overrides={
         "input_len": 48, "output_len": 24, "d_model": 8, "d_ff": 16, "e_layers": 1,
         "down_sampling_layers": 2, "epochs": 2, "batch_size": 64, "max_train_batches": 8,
