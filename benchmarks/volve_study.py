@@ -8,7 +8,7 @@ ablation row is the base configuration with one guide option switched on.
     python -m benchmarks.volve_study                 # all rows, in-process
     python -m benchmarks.volve_study --mlflow        # also log each run to MLflow
     python -m benchmarks.volve_study --only base noise_0.05 --epochs 3
-    python -m benchmarks.volve_study --mlflow --tune 16 --seeds 2   # the README's study
+    python -m benchmarks.volve_study --mlflow --tune 24 --seeds 2   # the README's study
 
 ``--tune N`` first runs an N-trial Ray Tune sweep (Optuna TPE over the ``volve``
 search space, every trial an MLflow child run) and adds its best configuration by
