@@ -26,7 +26,7 @@ from orchestrator.train import (TuneTrialContext, WorkerJob, log_fit_result, log
 from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform, grid_size
 from trainables.config import as_dict, build_config
 from trainables.errors import ConfigError
-from trainables.registry import get_spec, rank_modes
+from trainables.registry import get_spec, kept_epoch, rank_modes
 
 STATE_FILE = "orch_sweep.json"
 TRIAL_TAG = "orch.trial_id"
@@ -102,14 +102,6 @@ class TrialJob:
     fault_plan: str = ""
     max_failures: int = 0
     metric: str = ""  # what the sweep ranks trials on ("" = the family's own metric)
-
-
-def kept_epoch(history: list[dict[str, float]], spec: Any) -> dict[str, float] | None:
-    """The history row of the epoch the family keeps: the best by its own metric."""
-    rows = [h for h in history if spec.metric in h]
-    if not rows:
-        return None
-    return (min if spec.mode == "min" else max)(rows, key=lambda h: h[spec.metric])
 
 
 def ranking(spec: Any, opts: SweepOptions) -> tuple[str, str]:
@@ -383,8 +375,8 @@ def finish_sweep(uri: str, experiment_id: str, parent_run_id: str, name: str, sp
     interrupted = _was_interrupted(results, rows, total, opts, seconds)
     _close_orphans(uri, experiment_id, parent_run_id, errors, interrupted)
     metric, mode = ranking(spec, opts)
-    finished = [r for r in rows if not r["error"] and "done" in r["metrics"] or
-                (opts.scheduler == "asha" and not r["error"] and metric in r["metrics"])]
+    finished = [r for r in rows if not r["error"] and metric in r["metrics"] and
+                ("done" in r["metrics"] or opts.scheduler == "asha")]
     summary: dict[str, Any] = {"name": name, "parent_run_id": parent_run_id, "trials": len(rows),
                                "failed": len(errors), "seconds": seconds, "tracking_uri": uri}
     tracking.log_metrics(uri, parent_run_id, {"trials_finished": len(finished), "trials_failed": len(errors),

@@ -23,7 +23,7 @@ from orchestrator import faults, tracking
 from orchestrator.config import RunOptions, params_dict
 from trainables.config import as_dict
 from trainables.context import LocalContext, pick_device
-from trainables.registry import FitResult, TrainableSpec, get_spec
+from trainables.registry import FitResult, TrainableSpec, get_spec, kept_epoch, rank_modes
 
 WEIGHTS_FILE = "state_dict.pt"
 
@@ -189,16 +189,12 @@ def train_worker(config: dict[str, Any]) -> None:
         log_fit_result(job.uri, job.run_id, spec, job.params, data, result, job.with_plots)
     import ray.train
 
-    # One last report so Tune (through TuneReportCallback) sees the final metrics.
-    ray.train.report({**result.metrics, spec.metric: result.metrics.get(spec.metric, _best(result, spec)),
-                      "done": 1.0})
-
-
-def _best(result: FitResult, spec: TrainableSpec) -> float:
-    values = [h[spec.metric] for h in result.history if spec.metric in h]
-    if not values:
-        return float("nan")
-    return min(values) if spec.mode == "min" else max(values)
+    # One last report so Tune (through TuneReportCallback) sees the final metrics, and
+    # every metric a sweep may rank on (`--metric`) as it was at the kept epoch.
+    kept = kept_epoch(result.history, spec) or {}
+    ranked = {m: kept[m] for m in rank_modes(spec) if m in kept}
+    ray.train.report({**ranked, **result.metrics, spec.metric: result.metrics.get(spec.metric, ranked.get(
+        spec.metric, float("nan"))), "done": 1.0})
 
 
 def make_trainer(run: RunOptions, job: WorkerJob, data_ref: Any, name: str, storage: str,

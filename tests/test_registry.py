@@ -13,8 +13,7 @@ from orchestrator.__main__ import main
 from search_spaces import get_space, space_names
 from trainables.config import build_config
 from trainables.context import LocalContext
-from orchestrator.sweep import kept_epoch
-from trainables.registry import get_spec, names, rank_modes
+from trainables.registry import get_spec, kept_epoch, names, rank_modes
 
 FAMILIES = names()
 

@@ -66,6 +66,14 @@ def rank_modes(spec: TrainableSpec) -> dict[str, str]:
     return {spec.metric: spec.mode, **spec.rankable}
 
 
+def kept_epoch(history: list[dict[str, float]], spec: TrainableSpec) -> dict[str, float] | None:
+    """The history row of the epoch a run keeps: the best by its family's own metric."""
+    rows = [h for h in history if spec.metric in h]
+    if not rows:
+        return None
+    return (min if spec.mode == "min" else max)(rows, key=lambda h: h[spec.metric])
+
+
 def names() -> list[str]:
     return sorted(FAMILIES)
 
