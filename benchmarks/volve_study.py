@@ -95,14 +95,12 @@ def scores(pred: np.ndarray, truth: np.ndarray, series: np.ndarray, names: list[
 def tune_best(trials: int, data: Any, seed: int, metric: str) -> dict[str, Any]:
     """Best configuration of an Optuna TPE sweep on Ray Tune around BASE, ranked on
     ``metric`` (validation, in the data's standard units)."""
-    from orchestrator import cluster
     from orchestrator.config import RunOptions, SweepOptions
     from orchestrator.sweep import run_sweep
     from search_spaces.timemixer import volve
     from trainables.config import build_config
     from trainables.timemixer.task import TimeMixerConfig
 
-    cluster.connect(None)
     run = RunOptions(model="timemixer", dataset="volve", params=build_config(TimeMixerConfig, BASE),
                      experiment="volve_study")
     opts = SweepOptions(space_name="volve", space=volve(), search="tpe", samples=trials, seed=seed, metric=metric,

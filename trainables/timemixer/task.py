@@ -483,9 +483,12 @@ def fit(cfg: TimeMixerConfig, data: ForecastData, ctx: TrainContext) -> FitResul
     targets = data.target_channels
     quantile = cfg.loss == "quantile"
 
+    def scores(pred: np.ndarray, truth: np.ndarray, prefix: str) -> dict[str, float]:
+        return forecast_metrics(data_units(pred, prepared, data), data_units(truth, prepared, data), prefix)
+
     def evaluate(net: torch.nn.Module) -> dict[str, float]:
         pred, truth, *full = predict_split(net, val_set, cfg.eval_batch_size, ctx.device, targets, quantile)
-        metrics = forecast_metrics(data_units(pred, prepared, data), data_units(truth, prepared, data), "val")
+        metrics = scores(pred, truth, "val")
         scored = torch.from_numpy(full[0] if quantile else pred)
         return {"val_loss": float(objective(cfg, scored, torch.from_numpy(truth))), **metrics}
 
@@ -502,8 +505,8 @@ def fit(cfg: TimeMixerConfig, data: ForecastData, ctx: TrainContext) -> FitResul
     train_seconds = sum(h["train_seconds"] for h in result.history) or float("nan")
     scaler = prepared.scaler
     metrics = {
-        **forecast_metrics(data_units(val_pred, prepared, data), data_units(val_truth, prepared, data), "val"),
-        **forecast_metrics(data_units(test_pred, prepared, data), data_units(test_truth, prepared, data), "test"),
+        **scores(val_pred, val_truth, "val"),
+        **scores(test_pred, test_truth, "test"),
         "test_mae_raw": float(np.mean(np.abs(
             scaler.inverse_transform(test_pred, targets) - scaler.inverse_transform(test_truth, targets)))),
         "best_epoch": float(result.best_epoch),
