@@ -72,6 +72,24 @@ def test_trend_losses_sum_the_weighted_terms():
     assert losses.trend_losses(pred, pred, weights, 24).item() == 0.0
 
 
+def test_level_window_makes_the_forecast_follow_a_shift_of_the_price_level():
+    """Adding c to every price input (history and lagged-price columns) adds exactly c
+    to the forecast, and leaves calendar features alone; with level_window=0 it does not."""
+    gen = torch.Generator().manual_seed(3)
+    past, calendar = torch.randn(2, 48, 1, generator=gen), torch.randn(2, 72, 2, generator=gen)
+    lags = torch.randn(2, 72, 2, generator=gen)
+    for level_window, follows in ((24, True), (0, False)):
+        torch.manual_seed(0)
+        model = RecurrentForecaster(n_features=4, hidden=8, level_window=level_window, price_columns=2).eval()
+
+        def forecast(shift: float) -> torch.Tensor:
+            features = torch.cat([calendar, lags + shift], dim=-1)
+            return model(past + shift, features[:, :48], features[:, 48:])[0]
+
+        moved = forecast(1.5) - forecast(0.0)
+        assert torch.allclose(moved, torch.full_like(moved, 1.5), atol=1e-5) is follows
+
+
 def test_model_exposes_hidden_states_for_every_step():
     for cell in ("rnn", "lstm", "gru"):
         model = RecurrentForecaster(n_features=3, hidden=8, cell=cell)

@@ -52,7 +52,7 @@ class SeasonalGRUConfig(TrainConfig):
     train_stride: int = 24  # hours between training forecast origins
     # z-prices this many hours back, fed at every step (forecast hours included:
     # each lag must be >= the horizon, so it is known at forecast time)
-    price_lags: tuple[int, ...] = (24, 168)
+    price_lags: tuple[int, ...] = (24, 48, 72, 168)
     # data (eq. 26 and its robustness options, see data/epf.py)
     clip_quantile: float = 0.001
     smooth_days: int = 7  # 0 = the paper's raw 4-value slot means (see data/epf.py)
@@ -62,6 +62,9 @@ class SeasonalGRUConfig(TrainConfig):
     hidden: int = 64
     layers: int = 1
     dropout: float = 0.0
+    # hours: forecast relative to the mean z of the last level_window input hours (the
+    # whole input when shorter; 0 = absolute z). See model.py.
+    level_window: int = 168
     # objective: eqs. 19-25
     lambda_s: float = 0.0
     season_k: int = 1
@@ -92,6 +95,7 @@ class SeasonalGRUConfig(TrainConfig):
         check(self.smooth_days >= 0, "smooth_days", "an integer >= 0", self.smooth_days)
         check(self.cell in CELLS, "cell", f"one of {CELLS}", self.cell)
         check(self.hidden >= 1, "hidden", "an integer >= 1", self.hidden)
+        check(self.level_window >= 0, "level_window", "an integer >= 0", self.level_window)
         check(self.layers >= 1, "layers", "an integer >= 1", self.layers)
         check(0 <= self.dropout < 1, "dropout", "a number in [0, 1)", self.dropout)
         check(self.season_k >= 1, "season_k", "an integer >= 1", self.season_k)
@@ -137,7 +141,7 @@ def model_features(cfg: SeasonalGRUConfig, data: EpfData) -> np.ndarray:
     """Known-in-advance features per row: the data's calendar / slot-mean / exogenous
     columns plus the z-price ``lag`` hours back for each of ``price_lags``.
 
-    The lagged prices hand the network yesterday's and last week's same hour at
+    The lagged prices hand the network the same hour 1, 2, 3 and 7 days back at
     every forecast hour instead of making it carry them across 24-168 steps.
     """
     columns = [data.features]
@@ -169,7 +173,8 @@ def eval_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str) -> WindowDat
 
 def build_model(cfg: SeasonalGRUConfig, data: EpfData) -> RecurrentForecaster:
     n_features = data.features.shape[1] + len(cfg.price_lags)
-    return RecurrentForecaster(n_features, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout)
+    return RecurrentForecaster(n_features, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout,
+                               cfg.level_window, len(cfg.price_lags))
 
 
 def objective(cfg: SeasonalGRUConfig, pred: torch.Tensor, target: torch.Tensor,
