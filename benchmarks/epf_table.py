@@ -1,6 +1,8 @@
 """The paper's Table 3 on EPEX-France 2016H1 (seed 002): baselines and GRU variants.
 
     ORCH_DATA_DIR=../shared/data python benchmarks/epf_table.py --seeds 3 --epochs 12
+    python -m benchmarks.epf_table --seeds 3 --mlflow      # every row an MLflow run
+    python -m benchmarks.epf_table --from-mlflow RUN_ID    # the table again, from MLflow alone
 
 Trains in-process without Ray (each seed of each variant is one ``fit`` under
 LocalContext, spread over ``--jobs`` processes with one torch thread each). The
@@ -8,6 +10,10 @@ orchestrator's sweep / ensemble commands drive the full 10-seed lambda grid; thi
 script is the quick, reproducible table. Prints mean +- std over seeds, the
 seed-ensemble (mean forecast) score, and the paper's numbers beside ours; writes
 JSON under benchmarks/results/.
+
+With ``--mlflow`` each training, baseline and seed ensemble is a child run of one
+parent run (experiment ``epf_table``), and the printed table is read back from
+those runs; ``--from-mlflow`` rebuilds it from a parent run without training.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "epf_table.json"))
+    parser.add_argument("--mlflow", action="store_true",
+                        help="log every row as an MLflow run (experiment epf_table) and print the table from them")
+    parser.add_argument("--from-mlflow", metavar="RUN_ID", default=None,
+                        help="print the table of an earlier --mlflow parent run, without training")
     return parser.parse_args(argv)
 
 
@@ -76,7 +86,7 @@ def train_one(job: tuple[str, dict, str | None]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from trainables.config import build_config
+    from trainables.config import as_dict, build_config
     from trainables.context import LocalContext
     from trainables.seasonal_gru import task
 
@@ -85,6 +95,7 @@ def train_one(job: tuple[str, dict, str | None]) -> dict:
     data = _data(cfg, data_dir)
     result = task.fit(cfg, data, LocalContext(device="cpu"))
     return {"variant": variant, "config": overrides, "metrics": result.metrics,
+            "params": {k: str(v) for k, v in as_dict(cfg).items()}, "checksum": data.checksum,
             "test_pred": result.outputs["test_pred"].tolist()}
 
 
@@ -157,8 +168,77 @@ def _paper(name: str) -> str:
     return " / ".join(f"{v:.2f}" for v in PAPER[name]) if name in PAPER else "-"
 
 
+EXPERIMENT = "epf_table"
+ROW_TAG, KIND_TAG = "epf.row", "epf.kind"  # the table row a run belongs to; training / baseline / ensemble
+
+
+def log_table(runs: list[dict], baseline_rows: dict, variant_rows: dict, overrides: dict) -> str:
+    """One parent run holding every training, baseline and seed ensemble as a child."""
+    import mlflow
+
+    from benchmarks.common import code_version
+    from orchestrator.tracking import resolve_tracking_uri
+
+    mlflow.set_tracking_uri(resolve_tracking_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name="epf-table") as parent:
+        mlflow.log_params({k: str(v) for k, v in overrides.items()})
+        mlflow.set_tags({"orch.code_version": code_version(),
+                         "data.checksum": runs[0]["checksum"] if runs else ""})
+        for name, row in baseline_rows.items():
+            _child(name, "baseline", {f"test_{m}": v for m, v in row["metrics"].items()}, {})
+        for run in runs:
+            _child(run["variant"], "training", run["metrics"], run["params"])
+        for name, row in variant_rows.items():
+            _child(name, "ensemble", {f"test_{m}": v for m, v in row["ensemble"].items()},
+                   {"members": str(row["seeds"])})
+    return parent.info.run_id
+
+
+def _child(row: str, kind: str, metrics: dict[str, float], params: dict[str, str]) -> None:
+    import mlflow
+
+    with mlflow.start_run(run_name=f"{row} ({kind})", nested=True):
+        mlflow.set_tags({ROW_TAG: row, KIND_TAG: kind})
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+
+
+def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
+    """(baseline rows, variant rows) rebuilt from a parent run's children alone."""
+    import mlflow
+
+    from orchestrator.tracking import resolve_tracking_uri
+
+    client = mlflow.MlflowClient(resolve_tracking_uri())
+    parent = client.get_run(parent_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000)
+    baseline_rows: dict = {}
+    trainings: dict[str, list[dict]] = {}
+    ensembles: dict[str, dict] = {}
+    for child in sorted(children, key=lambda r: r.info.start_time):
+        row, kind = child.data.tags[ROW_TAG], child.data.tags[KIND_TAG]
+        test = {m: child.data.metrics[f"test_{m}"] for m in METRICS}
+        if kind == "baseline":
+            baseline_rows[row] = {"metrics": test}
+        elif kind == "ensemble":
+            ensembles[row] = test
+        else:
+            trainings.setdefault(row, []).append(test)
+    variant_rows = {row: {"mean": {m: float(np.mean([t[m] for t in runs])) for m in METRICS},
+                          "std": {m: float(np.std([t[m] for t in runs], ddof=1)) if len(runs) > 1 else 0.0
+                                  for m in METRICS},
+                          "ensemble": ensembles[row], "seeds": len(runs)}
+                    for row, runs in trainings.items()}
+    return baseline_rows, variant_rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_mlflow:
+        print(format_table(*table_from_mlflow(args.from_mlflow)))
+        return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     overrides = {"epochs": args.epochs, **parse_overrides(args.set)}
     started = time.perf_counter()
@@ -180,12 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     data = load_epf(args.data_dir)
     lo, hi = data.splits["test"]
     variant_rows = {v: summarise([r for r in runs if r["variant"] == v], data.prices[lo:hi]) for v in args.variants}
-    print(format_table(baseline_rows, variant_rows))
+    parent_id = None
+    if args.mlflow:
+        parent_id = log_table(runs, baseline_rows, variant_rows, overrides)
+        print(f"MLflow parent run {parent_id} (experiment {EXPERIMENT}); the table from its runs:")
+        print(format_table(*table_from_mlflow(parent_id)))
+    else:
+        print(format_table(baseline_rows, variant_rows))
     report = {
         "benchmark": "epf_table", "seeds": args.seeds, "epochs": args.epochs, "overrides": overrides,
         "baselines": baseline_rows, "variants": variant_rows, "paper": PAPER,
         "runs": [{k: v for k, v in r.items() if k != "test_pred"} for r in runs],
-        "seconds": time.perf_counter() - started, "machine": f"{platform.node()} {os.cpu_count()} cpus",
+        "seconds": time.perf_counter() - started, "mlflow_parent_run": parent_id, "machine": f"{platform.node()} {os.cpu_count()} cpus",
         "git": _git_revision(),
     }
     out.write_text(json.dumps(report, indent=1))

@@ -168,3 +168,37 @@ def test_windows_keep_targets_inside_their_split():
         origins = ds.starts.numpy() + cfg.input_len
         lo, hi = data.splits[split]
         np.testing.assert_array_equal(origins, np.arange(lo, hi, 24))  # one forecast per day, at midnight
+
+
+@needs_fr
+def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path, capsys):
+    """--mlflow logs every row as a child run; --from-mlflow prints the same table."""
+    import json
+
+    import mlflow
+
+    from benchmarks import epf_table
+
+    out = tmp_path / "epf.json"
+    tiny = ["epochs=1", "max_train_batches=2", "lag_window=2", "hidden=8", "batch_size=16"]
+    code = epf_table.main(["--seeds", "2", "--variants", "GRU", "--baselines", "naive 24h", "--jobs", "1",
+                           "--data-dir", str(DATA_ROOT), "--mlflow", "--out", str(out), "--set", *tiny])
+    assert code == 0
+    report = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    parent = report["mlflow_parent_run"]
+    baselines, variants = epf_table.table_from_mlflow(parent)
+    assert set(baselines) == {"naive 24h"} and set(variants) == {"GRU"}
+    for m in epf_table.METRICS:
+        assert variants["GRU"]["mean"][m] == pytest.approx(report["variants"]["GRU"]["mean"][m])
+        assert variants["GRU"]["ensemble"][m] == pytest.approx(report["variants"]["GRU"]["ensemble"][m])
+        assert baselines["naive 24h"]["metrics"][m] == pytest.approx(report["baselines"]["naive 24h"]["metrics"][m])
+    children = mlflow.MlflowClient(mlflow_uri).search_runs(
+        [mlflow.get_experiment_by_name(epf_table.EXPERIMENT).experiment_id],
+        f"tags.mlflow.parentRunId = '{parent}'")
+    trainings = [r for r in children if r.data.tags[epf_table.KIND_TAG] == "training"]
+    assert len(children) == 4 and len(trainings) == 2
+    assert {r.data.params["seed"] for r in trainings} == {"0", "1"}
+    assert epf_table.main(["--from-mlflow", parent]) == 0
+    assert capsys.readouterr().out.strip() == epf_table.format_table(baselines, variants).strip()
+    assert epf_table.format_table(baselines, variants) in printed
