@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -135,15 +134,19 @@ def run_baselines(names: list[str], overrides: dict, data_dir: str | None) -> di
     return rows
 
 
+def seed_spread(tests: list[dict[str, float]]) -> dict:
+    """Mean and sample std over seeds of each test metric."""
+    return {"mean": {m: float(np.mean([t[m] for t in tests])) for m in METRICS},
+            "std": {m: float(np.std([t[m] for t in tests], ddof=1)) if len(tests) > 1 else 0.0 for m in METRICS}}
+
+
 def summarise(runs: list[dict], truth: np.ndarray) -> dict:
     """Mean +- std over seeds, and the score of the seeds' mean forecast."""
     from trainables.seasonal_gru.task import price_metrics
 
-    table = {m: [r["metrics"][f"test_{m}"] for r in runs] for m in METRICS}
     ensemble = price_metrics(np.mean([r["test_pred"] for r in runs], axis=0), truth)
     return {
-        "mean": {m: float(np.mean(v)) for m, v in table.items()},
-        "std": {m: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for m, v in table.items()},
+        **seed_spread([{m: r["metrics"][f"test_{m}"] for m in METRICS} for r in runs]),
         "ensemble": ensemble, "seeds": len(runs),
         "best_epoch": [r["metrics"]["best_epoch"] for r in runs],
         "fit_seconds": float(np.mean([r["metrics"]["fit_seconds"] for r in runs])),
@@ -183,8 +186,8 @@ def log_table(runs: list[dict], baseline_rows: dict, variant_rows: dict, overrid
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name="epf-table") as parent:
         mlflow.log_params({k: str(v) for k, v in overrides.items()})
-        mlflow.set_tags({"orch.code_version": code_version(),
-                         "data.checksum": runs[0]["checksum"] if runs else ""})
+        mlflow.set_tags({"orch.git_revision": code_version(),
+                         "orch.data_checksum": runs[0]["checksum"] if runs else ""})
         for name, row in baseline_rows.items():
             _child(name, "baseline", {f"test_{m}": v for m, v in row["metrics"].items()}, {})
         for run in runs:
@@ -226,11 +229,8 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
             ensembles[row] = test
         else:
             trainings.setdefault(row, []).append(test)
-    variant_rows = {row: {"mean": {m: float(np.mean([t[m] for t in runs])) for m in METRICS},
-                          "std": {m: float(np.std([t[m] for t in runs], ddof=1)) if len(runs) > 1 else 0.0
-                                  for m in METRICS},
-                          "ensemble": ensembles[row], "seeds": len(runs)}
-                    for row, runs in trainings.items()}
+    variant_rows = {row: {**seed_spread(tests), "ensemble": ensembles[row], "seeds": len(tests)}
+                    for row, tests in trainings.items()}
     return baseline_rows, variant_rows
 
 
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
             with partial.open("a") as handle:
                 handle.write(json.dumps({k: v for k, v in run.items() if k != "test_pred"}) + "\n")
+    from benchmarks.common import code_version
     from data.epf import load_epf
 
     data = load_epf(args.data_dir)
@@ -271,20 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "epf_table", "seeds": args.seeds, "epochs": args.epochs, "overrides": overrides,
         "baselines": baseline_rows, "variants": variant_rows, "paper": PAPER,
         "runs": [{k: v for k, v in r.items() if k != "test_pred"} for r in runs],
-        "seconds": time.perf_counter() - started, "mlflow_parent_run": parent_id, "machine": f"{platform.node()} {os.cpu_count()} cpus",
-        "git": _git_revision(),
+        "seconds": time.perf_counter() - started, "mlflow_parent_run": parent_id,
+        "machine": f"{platform.node()} {os.cpu_count()} cpus", "git": code_version(),
     }
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     return 0
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":
