@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import savgol_coeffs
 
 from data.errors import DataError
 
@@ -29,6 +28,8 @@ def causal_savgol(values: np.ndarray, window: int, order: int) -> np.ndarray:
     """
     if window < 2 or order >= window:
         raise DataError(f"smoothing: need window >= 2 and order < window, got window={window}, order={order}")
+    from scipy.signal import savgol_coeffs  # here, not at the top: scipy.signal costs ~1 s to import
+
     coeffs = savgol_coeffs(window, order, pos=window - 1, use="dot")  # weights for rows t-w+1 .. t
     padded = np.concatenate([np.repeat(values[:1], window - 1, axis=0), values], axis=0)
     view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (rows, channels, window)
