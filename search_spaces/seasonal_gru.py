@@ -21,7 +21,7 @@ def default() -> Space:
         "hidden": Choice((32, 64, 128)),
         "batch_size": Choice((32, 64)),
         "grad_clip": Choice((0.5, 1.0, 5.0)),
-        "epochs": IntRange(8, 16, 4),
+        "epochs": IntRange(24, 48, 12),
     }
 
 

@@ -99,7 +99,8 @@ def test_model_exposes_hidden_states_for_every_step():
 
 def test_config_defaults_follow_the_paper_and_bad_values_are_rejected():
     cfg = task.SeasonalGRUConfig()
-    assert (cfg.hidden, cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == (64, "rmsprop", 1e-3, 64, 12)
+    assert (cfg.hidden, cfg.optimizer, cfg.lr, cfg.batch_size) == (64, "rmsprop", 1e-3, 64)
+    assert (cfg.epochs, cfg.exogenous) == (48, True)  # chosen on the validation month
     assert cfg.grad_clip > 0 and (cfg.input_len, cfg.horizon) == (336, 24)
     tied = build_config(task.SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
     assert tied.trend_weights == {"mean": 0.0, "max": 0.05, "min": 0.05, "var": 0.0}

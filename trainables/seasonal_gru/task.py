@@ -44,7 +44,17 @@ HOURS_PER_DAY = 24
 @dataclass(frozen=True)
 class SeasonalGRUConfig(TrainConfig):
     """Defaults are the paper's Table 1 (hidden 64, RMSProp + clipping, lr 1e-3,
-    batch 64, 12 epochs, lag window 14) with both auxiliary losses off."""
+    batch 64, lag window 14) with both auxiliary losses off, except two choices
+    made, as the paper makes its own, on the validation month (December 2015):
+
+    - ``epochs`` 48, not 12: an epoch here is one forecast per training day (22
+      RMSProp steps at batch 64; the paper does not say what its epoch holds).
+      Validation RMSE at 12 / 24 / 48 / 96 epochs: 6.38 / 6.08 / 5.98 / 5.98 (the
+      kept epoch never passed 48).
+    - ``exogenous`` on: the day-ahead load and generation forecasts, published
+      before the auction, are inputs at every hour (validation 6.71 -> 6.38 at 12
+      epochs). ``exogenous=false`` is the prices-only model.
+    """
 
     # the task (see the module docstring)
     target: str = "day_ahead"
@@ -56,7 +66,7 @@ class SeasonalGRUConfig(TrainConfig):
     # data (eq. 26 and its robustness options, see data/epf.py)
     clip_quantile: float = 0.001
     smooth_days: int = 7  # 0 = the paper's raw 4-value slot means (see data/epf.py)
-    exogenous: bool = False  # day-ahead load / generation forecasts as inputs
+    exogenous: bool = True  # day-ahead load / generation forecasts as inputs
     # model
     cell: str = "gru"
     hidden: int = 64
@@ -77,8 +87,8 @@ class SeasonalGRUConfig(TrainConfig):
     trend_window: int = 24
     trend_stride: int = 1
     eval_batch_size: int = 256
-    # Table 1
-    epochs: int = 12
+    # Table 1, but for epochs (see the class docstring)
+    epochs: int = 48
     batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "rmsprop"
