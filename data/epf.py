@@ -38,6 +38,7 @@ from data.registry import dataset_file, file_sha256
 # Header names as shipped (leading spaces after the commas are stripped on read).
 FR_COLUMNS = {"Date": "timestamp", "Prices": "price", "Generation forecast": "generation",
               "System load forecast": "load"}
+EXOGENOUS = ("load", "generation")  # the two day-ahead forecasts, in the order the models see them
 HOURS_PER_DAY = 24
 SLOTS_PER_YEAR = 366  # days of a leap-year calendar: Feb 29 keeps its own slot
 # Leap-year day offsets of the first of each month, so (month, day) -> slot 0..365.
@@ -183,6 +184,8 @@ class EpfData:
     profile: SeasonalProfile
     checksum: str
     meta: dict = field(default_factory=dict)
+    exogenous: np.ndarray | None = None  # raw day-ahead load / generation forecasts (MW) when used
+    exogenous_scale: tuple[np.ndarray, np.ndarray] | None = None  # their training mean and std
 
     def to_prices(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Invert eq. 26 for predictions of the given rows (EUR/MWh)."""
@@ -220,21 +223,34 @@ def build_epf(frame: pd.DataFrame, checksum: str, periods: EpfPeriods = EpfPerio
     lo, hi = splits["train"]
     profile = fit_profile(prices[lo:hi], timestamps[lo:hi], clip_quantile, smooth_days)
     z = profile.transform(prices, timestamps)
-    calendar, names = calendar_columns(timestamps)
-    columns = [calendar, (profile.slot_mean(timestamps) - profile.mean.mean())[:, None] / profile.std]
-    names = names + ["slot_mean"]
+    exog, exog_scale = None, None
     if exogenous:
-        exog = part[["load", "generation"]].to_numpy(dtype=np.float64)
-        center, scale = exog[lo:hi].mean(axis=0), exog[lo:hi].std(axis=0)
-        columns.append((exog - center) / scale)
-        names += ["load_forecast", "generation_forecast"]
+        exog = part[list(EXOGENOUS)].to_numpy(dtype=np.float64)
+        exog_scale = (exog[lo:hi].mean(axis=0), exog[lo:hi].std(axis=0))
+    features, names = known_features(timestamps, profile, exog, exog_scale)
     return EpfData(
-        timestamps=timestamps, prices=prices, z=z.astype(np.float32),
-        features=np.concatenate(columns, axis=1).astype(np.float32), feature_names=names,
+        timestamps=timestamps, prices=prices, z=z.astype(np.float32), features=features, feature_names=names,
         splits=splits, profile=profile, checksum=checksum,
         meta={"periods": periods, "clip_quantile": clip_quantile, "smooth_days": smooth_days,
               "exogenous": exogenous},
+        exogenous=exog, exogenous_scale=exog_scale,
     )
+
+
+def known_features(timestamps: np.ndarray, profile: SeasonalProfile, exog: np.ndarray | None = None,
+                   exog_scale: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The features known before the auction, per row: calendar, the eq. 26 slot
+    mean and, when given, the day-ahead load and generation forecasts ``exog``
+    (rows x 2, MW) standardised by ``exog_scale`` (their training mean and std). The loader and the
+    exported model both build their inputs here, so they cannot drift apart."""
+    calendar, names = calendar_columns(timestamps)
+    columns = [calendar, (profile.slot_mean(timestamps) - profile.mean.mean())[:, None] / profile.std]
+    names = names + ["slot_mean"]
+    if exog is not None:
+        center, scale = exog_scale
+        columns.append((np.asarray(exog, dtype=np.float64) - center) / scale)
+        names += ["load_forecast", "generation_forecast"]
+    return np.concatenate(columns, axis=1).astype(np.float32), names
 
 
 def load_fr_frame(data_dir: str | Path | None = None) -> tuple[pd.DataFrame, str]:

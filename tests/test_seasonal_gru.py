@@ -152,6 +152,58 @@ def test_tiny_fit_under_local_context(one_thread, tmp_path):
     assert again.metrics["test_rmse"] == pytest.approx(result.metrics["test_rmse"], rel=1e-6)
 
 
+@needs_fr
+@pytest.mark.parametrize("exogenous", [True, False])
+def test_exported_ensemble_forecasts_from_raw_rows_what_its_members_forecast(one_thread, exogenous):
+    """Raw prices (and load / generation forecasts) in, EUR/MWh out: the pipeline
+    must rebuild eq. 26, the calendar, the lags and the exogenous scaling exactly
+    as the loader did for training."""
+    import pandas as pd
+
+    from trainables.ensemble import EnsemblePredictor
+    from trainables.seasonal_gru.serving import serving
+
+    spec = task.SPEC
+    base = build_config(spec.config_cls, {**spec.smoke_overrides, "exogenous": exogenous})
+    data = spec.load_data(base, spec.default_dataset, str(DATA_ROOT))
+    configs, states, forecasts = [], [], []
+    for seed in (0, 1):
+        cfg = build_config(spec.config_cls, {"seed": seed}, base=base)
+        model = spec.fit(cfg, data, LocalContext("cpu")).model.eval()
+        configs.append(dataclasses.asdict(cfg))
+        states.append(model.state_dict())
+        forecasts.append(task.predict_prices(model, cfg, data, "test"))
+    pipeline = serving(base, data)
+    predictor = EnsemblePredictor("seasonal_gru", configs, states, [0.25, 0.75], pipeline)
+    first_day = pipeline.example(data)
+    assert len(first_day) == max(base.price_lags) + base.input_len + 24 and first_day["price"].tail(24).isna().all()
+    expected = 0.25 * forecasts[0] + 0.75 * forecasts[1]
+    np.testing.assert_allclose(predictor.predict(first_day)["mean"], expected[:24], atol=1e-4)
+
+    # two forecasts at once: the first test day and the one after it
+    lo = data.splits["test"][0]
+    second_day = first_day.copy()
+    second_day["timestamp"] = pd.to_datetime(data.timestamps[lo - len(first_day) + 48:lo + 48]).strftime(
+        "%Y-%m-%d %H:%M:%S")
+    second_day["price"] = data.prices[lo - len(first_day) + 48:lo + 48]
+    if exogenous:
+        second_day[["load", "generation"]] = data.exogenous[lo - len(first_day) + 48:lo + 48]
+    both = pd.concat([first_day.assign(window=0), second_day.assign(window=1)])
+    out = predictor.predict(both)
+    assert list(out.columns) == ["window", "step", "mean", "std", "p10", "p90"]
+    np.testing.assert_allclose(out["mean"], expected[:48], atol=1e-4)
+    assert (out["std"] > 0).all() and (out["p10"] <= out["p90"]).all()
+
+    for broken, message in [(first_day.iloc[1:], "rows"), (first_day.drop(columns="price"), "missing columns"),
+                            (first_day.assign(timestamp=first_day["timestamp"].iloc[::-1].to_numpy()), "consecutive"),
+                            (first_day.assign(price=np.nan), "need prices")]:
+        with pytest.raises(ValueError, match=message):
+            predictor.predict(broken)
+    other = build_config(spec.config_cls, {"price_lags": [24, 168]}, base=base)
+    with pytest.raises(ValueError, match="price_lags"):
+        EnsemblePredictor("seasonal_gru", [dataclasses.asdict(other)], states[:1], [1.0], pipeline)
+
+
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         task.SeasonalGRUConfig().hidden = 3  # type: ignore[misc]

@@ -1,18 +1,159 @@
-"""The seasonal-loss GRU for seed ensembles: forecasts in EUR/MWh and the paper's
-metrics. (Export as a model taking raw prices is not offered yet: its input
-pipeline needs the eq. 26 profile and lagged prices.)"""
+"""The seasonal-loss GRU for seed ensembles and export: forecasts in EUR/MWh, the
+paper's metrics, and the raw-input pipeline of an exported model.
+
+An exported model takes raw hourly rows (prices in EUR/MWh and, when the members
+were trained with them, the day-ahead load and generation forecasts in MW) and
+returns the next day's 24 prices. The pipeline carries the eq. 26 profile and the
+exogenous scale fitted on the training years, and builds the model inputs with the
+same functions as the data loader (``data.epf.known_features``,
+``task.with_price_lags``).
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from data.epf import EXOGENOUS, EpfData, SeasonalProfile, known_features
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
+
+# Config fields that shape the inputs: every exported member must share the pipeline's.
+INPUT_FIELDS = ("target", "lag_window", "price_lags", "clip_quantile", "smooth_days", "exogenous")
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return task.price_metrics(pred, truth)
 
 
+@dataclass
+class PricePipeline:
+    """Raw hourly rows -> model inputs; the model's z forecast -> EUR/MWh.
+
+    Input frame, per forecast (several at once with a ``window`` column): ``history``
+    consecutive hours with known ``price`` (the lag window plus the longest price
+    lag), then the ``horizon`` hours to forecast (their ``price`` is ignored and may
+    be empty), a ``timestamp`` on every row and, for models trained with
+    ``exogenous``, ``load`` and ``generation`` forecasts on every row.
+    """
+
+    slot_means: list[float]  # eq. 26 time-of-year means, 366 x 24
+    std: float
+    clip_low: float
+    clip_high: float
+    exogenous_mean: list[float]  # empty without exogenous inputs
+    exogenous_std: list[float]
+    known_features: int  # data feature columns before the price lags
+    input_len: int
+    horizon: int
+    inputs_of: dict  # INPUT_FIELDS of the configuration the pipeline was built for
+
+    @property
+    def price_lags(self) -> list[int]:
+        return list(self.inputs_of["price_lags"])
+
+    @property
+    def history(self) -> int:
+        return max(self.price_lags, default=0) + self.input_len
+
+    @property
+    def columns(self) -> list[str]:
+        return ["timestamp", "price"] + (list(EXOGENOUS) if self.exogenous_mean else [])
+
+    def profile(self) -> SeasonalProfile:
+        return SeasonalProfile(np.asarray(self.slot_means), self.std, self.clip_low, self.clip_high)
+
+    def build_model(self, cfg: task.SeasonalGRUConfig) -> nn.Module:
+        differs = {k: getattr(cfg, k) for k in INPUT_FIELDS if _plain(getattr(cfg, k)) != self.inputs_of[k]}
+        if differs:
+            raise ValueError(f"ensemble member: input settings {differs} differ from the exported pipeline's "
+                             f"{ {k: self.inputs_of[k] for k in differs} }; export members that share them")
+        return task.build_network(cfg, self.known_features)
+
+    def _windows(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input: missing columns {missing}; expected {self.columns}")
+        groups = [g for _, g in frame.groupby("window", sort=True)] if "window" in frame.columns else [frame]
+        rows = self.history + self.horizon
+        for group in groups:
+            if len(group) != rows:
+                raise ValueError(f"input: each forecast needs {rows} rows ({self.history} hours with prices, "
+                                 f"then the {self.horizon} to forecast), got {len(group)}")
+            steps = np.diff(pd.to_datetime(group["timestamp"]).to_numpy()).astype("timedelta64[m]")
+            if (steps != np.timedelta64(60, "m")).any():
+                raise ValueError("input: timestamps must be consecutive hours")
+            if not np.isfinite(group["price"].to_numpy(dtype=np.float64)[:self.history]).all():
+                raise ValueError(f"input: the first {self.history} rows of a forecast need prices")
+            if self.exogenous_mean and not np.isfinite(group[list(EXOGENOUS)].to_numpy(dtype=np.float64)).all():
+                raise ValueError(f"input: {list(EXOGENOUS)} are needed on every row")
+        return groups
+
+    def inputs(self, frame: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+        """(past z-prices, past features, future features, forecast hours' slot means, std)."""
+        profile, lag = self.profile(), max(self.price_lags, default=0)
+        exog_scale = (np.asarray(self.exogenous_mean), np.asarray(self.exogenous_std)) if self.exogenous_mean else None
+        x, past, future, slot = [], [], [], []
+        for group in self._windows(frame):
+            stamps = pd.to_datetime(group["timestamp"]).to_numpy()
+            z = profile.transform(group["price"].to_numpy(dtype=np.float64), stamps).astype(np.float32)
+            z[self.history:] = 0.0  # the hours to forecast: no model input reads them (lags >= horizon)
+            exog = group[list(EXOGENOUS)].to_numpy(dtype=np.float64) if exog_scale else None
+            features = task.with_price_lags(known_features(stamps, profile, exog, exog_scale)[0], z, self.price_lags)
+            x.append(z[lag:self.history, None])
+            past.append(features[lag:self.history])
+            future.append(features[self.history:])
+            slot.append(profile.slot_mean(stamps[self.history:]))
+        return (torch.from_numpy(np.stack(x)), torch.from_numpy(np.stack(past)), torch.from_numpy(np.stack(future)),
+                torch.from_numpy(np.stack(slot)))
+
+    def forward(self, model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
+        x, past, future, slot = inputs
+        z = model(x, past, future)[0][..., 0].double().numpy()
+        return z * self.std + slot.numpy()  # eq. 26 inverted: (forecasts, horizon) in EUR/MWh
+
+    def example(self, data: EpfData) -> pd.DataFrame:
+        """The raw rows of the first test day's forecast."""
+        start = data.splits["test"][0]
+        rows = slice(start - self.history, start + self.horizon)
+        frame = pd.DataFrame({"timestamp": pd.to_datetime(data.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S"),
+                              "price": data.prices[rows]})
+        frame.loc[self.history:, "price"] = np.nan
+        if self.exogenous_mean:
+            frame[list(EXOGENOUS)] = data.exogenous[rows]
+        return frame
+
+    def outputs(self, members: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
+        """Long format: window, step (hour 1..horizon), mean, std, p10, p90 across members."""
+        from trainables.ensemble import combine, spread
+
+        mean, std = combine(members, weights), spread(members, weights)
+        p10, p90 = np.percentile(members, 10, axis=0), np.percentile(members, 90, axis=0)
+        windows, steps = mean.shape
+        index = np.indices((windows, steps)).reshape(2, -1)
+        return pd.DataFrame({"window": index[0], "step": index[1] + 1, "mean": mean.ravel(), "std": std.ravel(),
+                             "p10": p10.ravel(), "p90": p90.ravel()})
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def serving(cfg: task.SeasonalGRUConfig, data: EpfData) -> PricePipeline:
+    profile = data.profile
+    mean, std = data.exogenous_scale if data.exogenous_scale is not None else ([], [])
+    return PricePipeline(
+        slot_means=[float(v) for v in profile.mean], std=float(profile.std),
+        clip_low=float(profile.low), clip_high=float(profile.high),
+        exogenous_mean=[float(v) for v in mean], exogenous_std=[float(v) for v in std],
+        known_features=int(data.features.shape[1]), input_len=cfg.input_len, horizon=cfg.horizon,
+        inputs_of={k: _plain(getattr(cfg, k)) for k in INPUT_FIELDS},
+    )
+
+
 ADAPTER = EnsembleAdapter(build_model=task.build_model, predict=task.predict_split, score=score,
-                          serving=None, metric="rmse", mode="min")
+                          serving=serving, metric="rmse", mode="min")

@@ -154,10 +154,16 @@ def model_features(cfg: SeasonalGRUConfig, data: EpfData) -> np.ndarray:
     The lagged prices hand the network the same hour 1, 2, 3 and 7 days back at
     every forecast hour instead of making it carry them across 24-168 steps.
     """
-    columns = [data.features]
-    for lag in cfg.price_lags:
-        lagged = np.zeros_like(data.z)
-        lagged[lag:] = data.z[:-lag]
+    return with_price_lags(data.features, data.z, cfg.price_lags)
+
+
+def with_price_lags(features: np.ndarray, z: np.ndarray, price_lags: tuple[int, ...]) -> np.ndarray:
+    """``features`` plus one column per lag: z ``lag`` rows back (0 before the first).
+    The lag columns come last: the model's level shift finds them there."""
+    columns = [features]
+    for lag in price_lags:
+        lagged = np.zeros_like(z)
+        lagged[lag:] = z[:-lag]
         columns.append(lagged[:, None])
     return np.concatenate(columns, axis=1).astype(np.float32)
 
@@ -182,9 +188,13 @@ def eval_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str) -> WindowDat
 
 
 def build_model(cfg: SeasonalGRUConfig, data: EpfData) -> RecurrentForecaster:
-    n_features = data.features.shape[1] + len(cfg.price_lags)
-    return RecurrentForecaster(n_features, cfg.hidden, cfg.layers, cfg.cell, cfg.dropout,
-                               cfg.level_window, len(cfg.price_lags))
+    return build_network(cfg, data.features.shape[1])
+
+
+def build_network(cfg: SeasonalGRUConfig, known_features: int) -> RecurrentForecaster:
+    """The forecaster for ``known_features`` data feature columns (plus the price lags)."""
+    return RecurrentForecaster(known_features + len(cfg.price_lags), cfg.hidden, cfg.layers, cfg.cell,
+                               cfg.dropout, cfg.level_window, len(cfg.price_lags))
 
 
 def objective(cfg: SeasonalGRUConfig, pred: torch.Tensor, target: torch.Tensor,
