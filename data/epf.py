@@ -241,8 +241,9 @@ def known_features(timestamps: np.ndarray, profile: SeasonalProfile, exog: np.nd
                    exog_scale: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
     """The features known before the auction, per row: calendar, the eq. 26 slot
     mean and, when given, the day-ahead load and generation forecasts ``exog``
-    (rows x 2, MW) standardised by ``exog_scale`` (their training mean and std). The loader and the
-    exported model both build their inputs here, so they cannot drift apart."""
+    (rows x 2, MW) standardised by ``exog_scale`` (their training mean and std).
+    The loader and the exported model both build their inputs here, so they
+    cannot drift apart."""
     calendar, names = calendar_columns(timestamps)
     columns = [calendar, (profile.slot_mean(timestamps) - profile.mean.mean())[:, None] / profile.std]
     names = names + ["slot_mean"]

@@ -47,7 +47,7 @@ class PricePipeline:
     clip_high: float
     exogenous_mean: list[float]  # empty without exogenous inputs
     exogenous_std: list[float]
-    known_features: int  # data feature columns before the price lags
+    n_known_features: int  # data feature columns before the price lags
     input_len: int
     horizon: int
     inputs_of: dict  # INPUT_FIELDS of the configuration the pipeline was built for
@@ -72,7 +72,7 @@ class PricePipeline:
         if differs:
             raise ValueError(f"ensemble member: input settings {differs} differ from the exported pipeline's "
                              f"{ {k: self.inputs_of[k] for k in differs} }; export members that share them")
-        return task.build_network(cfg, self.known_features)
+        return task.build_network(cfg, self.n_known_features)
 
     def _windows(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
         missing = [c for c in self.columns if c not in frame.columns]
@@ -94,7 +94,7 @@ class PricePipeline:
         return groups
 
     def inputs(self, frame: pd.DataFrame) -> tuple[torch.Tensor, ...]:
-        """(past z-prices, past features, future features, forecast hours' slot means, std)."""
+        """(past z-prices, past features, future features, the forecast hours' slot means)."""
         profile, lag = self.profile(), max(self.price_lags, default=0)
         exog_scale = (np.asarray(self.exogenous_mean), np.asarray(self.exogenous_std)) if self.exogenous_mean else None
         x, past, future, slot = [], [], [], []
@@ -150,7 +150,7 @@ def serving(cfg: task.SeasonalGRUConfig, data: EpfData) -> PricePipeline:
         slot_means=[float(v) for v in profile.mean], std=float(profile.std),
         clip_low=float(profile.low), clip_high=float(profile.high),
         exogenous_mean=[float(v) for v in mean], exogenous_std=[float(v) for v in std],
-        known_features=int(data.features.shape[1]), input_len=cfg.input_len, horizon=cfg.horizon,
+        n_known_features=int(data.features.shape[1]), input_len=cfg.input_len, horizon=cfg.horizon,
         inputs_of={k: _plain(getattr(cfg, k)) for k in INPUT_FIELDS},
     )
 
