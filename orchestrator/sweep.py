@@ -8,8 +8,10 @@ reporting back through ``TuneReportCallback``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -324,7 +326,8 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
             run_config=tune.RunConfig(name=name, storage_path=opts.storage, callbacks=callbacks,
                                       verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
         )
-    results = tuner.fit()
+    with contextlib.redirect_stdout(sys.stderr):  # Tune prints its own tables whatever `verbose` says
+        results = tuner.fit()
     summary = finish_sweep(uri, experiment_id, parent_run_id, name, spec, results, opts, total,
                            time.perf_counter() - started)
     return summary

@@ -29,6 +29,7 @@ def test_optuna_sweep_logs_parent_and_finished_children(ray_cluster, mlflow_uri,
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "best trial" in out and "mlflow ui --backend-store-uri" in out
+    assert "Configuration for experiment" not in out  # Tune's own tables go to stderr, with the progress
     client, runs = _runs(mlflow_uri, "sweep3")
     parents = [r for r in runs if r.data.tags.get("orch.kind") == "sweep"]
     children = [r for r in runs if r.data.tags.get("orch.kind") == "trial"]
