@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(baseline_rows, variant_rows))
     report = {
         "benchmark": "epf_table", "seeds": args.seeds,
-        "epochs": args.epochs or SeasonalGRUConfig.epochs, "overrides": overrides,
+        "epochs": overrides.get("epochs", SeasonalGRUConfig.epochs), "overrides": overrides,
         "baselines": baseline_rows, "variants": variant_rows, "paper": PAPER,
         "runs": [{k: v for k, v in r.items() if k != "test_pred"} for r in runs],
         "seconds": time.perf_counter() - started, "mlflow_parent_run": parent_id,

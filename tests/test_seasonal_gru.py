@@ -182,12 +182,12 @@ def test_exported_ensemble_forecasts_from_raw_rows_what_its_members_forecast(one
 
     # two forecasts at once: the first test day and the one after it
     lo = data.splits["test"][0]
+    rows = slice(lo - len(first_day) + 48, lo + 48)  # the first day's rows, one day later
     second_day = first_day.copy()
-    second_day["timestamp"] = pd.to_datetime(data.timestamps[lo - len(first_day) + 48:lo + 48]).strftime(
-        "%Y-%m-%d %H:%M:%S")
-    second_day["price"] = data.prices[lo - len(first_day) + 48:lo + 48]
+    second_day["timestamp"] = pd.to_datetime(data.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
+    second_day["price"] = data.prices[rows]
     if exogenous:
-        second_day[["load", "generation"]] = data.exogenous[lo - len(first_day) + 48:lo + 48]
+        second_day[["load", "generation"]] = data.exogenous[rows]
     both = pd.concat([first_day.assign(window=0), second_day.assign(window=1)])
     out = predictor.predict(both)
     assert list(out.columns) == ["window", "step", "mean", "std", "p10", "p90"]
