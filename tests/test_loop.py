@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainables.config import TrainConfig
 from trainables.context import LocalContext
-from trainables.loop import DivergenceCheck, TrainingDiverged, run_loop
+from trainables.loop import DivergenceCheck, TrainingDiverged, WeightAverage, run_loop
 
 
 def _problem(seed: int = 0):
@@ -94,3 +94,66 @@ def test_divergence_check_reads_the_device_flag_only_every_n_steps():
         check.flush("the end of epoch 2")
     check.flush("the end of epoch 3")  # the flag was reset by the read
     assert DivergenceCheck(torch.device("cpu")).every == 1 and DivergenceCheck(torch.device("meta")).every == 32
+
+
+def test_weight_average_matches_a_direct_moving_average_with_warm_up():
+    model = nn.Linear(3, 1)
+    average = WeightAverage(model, decay=0.9)
+    steps = []
+    for _ in range(30):
+        with torch.no_grad():
+            model.weight.add_(torch.randn_like(model.weight))
+        steps.append(model.weight.detach().clone())
+        average.update(model)
+        if len(steps) == 10:  # until 1 / (1 - decay) updates: the plain mean of them all
+            torch.testing.assert_close(average.shadow["weight"], torch.stack(steps).mean(0))
+    expected = torch.stack(steps[:10]).mean(0)
+    for weight in steps[10:]:
+        expected = 0.9 * expected + 0.1 * weight
+    torch.testing.assert_close(average.shadow["weight"], expected)
+    own = model.weight.detach().clone()
+    with average.swapped_in(model) as net:
+        torch.testing.assert_close(net.weight.detach(), expected)
+    torch.testing.assert_close(model.weight.detach(), own)  # its own weights are back
+
+
+def test_loop_with_ema_validates_and_returns_the_averaged_weights():
+    seen = []
+    torch.manual_seed(0)
+    x, y, loader = _problem()
+    model = nn.Linear(4, 1)
+    cfg = TrainConfig(epochs=3, lr=0.05, ema_decay=0.95)
+
+    def step(net, batch, epoch):
+        return nn.functional.mse_loss(net(batch[0]), batch[1])
+
+    def evaluate(net):
+        seen.append(net.weight.detach().clone())
+        return {"val_loss": float(nn.functional.mse_loss(net(x), y))}
+
+    result = run_loop(model, loader, cfg, LocalContext("cpu"), step, evaluate)
+    # the returned model holds the average validated at the best epoch, not the last step's weights
+    torch.testing.assert_close(result.model.weight.detach(), seen[result.best_epoch - 1])
+    plain = _fit(TrainConfig(epochs=3, lr=0.05), LocalContext("cpu"))
+    assert not torch.allclose(result.model.weight, plain.model.weight)
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+
+
+def test_resume_carries_the_weight_average(tmp_path):
+    # in a fixed batch order a resumed run must score every epoch as the straight run did,
+    # which it only does when the checkpoint carried the average
+    x, y, _ = _problem()
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=False)
+
+    def fit(epochs: int, ctx: LocalContext):
+        torch.manual_seed(0)
+        return run_loop(nn.Linear(4, 1), loader, TrainConfig(epochs=epochs, lr=0.05, ema_decay=0.9), ctx,
+                        lambda net, batch, epoch: nn.functional.mse_loss(net(batch[0]), batch[1]),
+                        lambda net: {"val_loss": float(nn.functional.mse_loss(net(x), y))})
+
+    straight = fit(4, LocalContext("cpu"))
+    fit(2, LocalContext("cpu", checkpoint_root=tmp_path))
+    assert torch.load(tmp_path / "latest" / "state.pt", weights_only=True)["average"]["updates"] == 2 * len(loader)
+    resumed = fit(4, LocalContext("cpu", resume_from=tmp_path / "latest"))
+    assert [h["val_loss"] for h in resumed.history] == pytest.approx([h["val_loss"] for h in straight.history])
+    torch.testing.assert_close(resumed.model.weight, straight.model.weight)

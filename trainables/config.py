@@ -47,6 +47,7 @@ class TrainConfig:
     eta_min: float = 0.0
     patience: int = 0  # early stopping on the monitored metric; 0 = off
     grad_clip: float = 0.0  # max grad norm; 0 = off
+    ema_decay: float = 0.0  # > 0: validate, keep and return a moving average of the weights
     precision: str = "fp32"  # autocast dtype on the training device
     compile: str = "none"  # torch.compile mode for the training forward passes; "none" = eager
     checkpoint_every: int = 1  # epochs between checkpoints; 0 = never
@@ -66,6 +67,7 @@ class TrainConfig:
         check(0 <= self.eta_min < self.lr, "eta_min", "a number in [0, lr)", self.eta_min)
         check(self.patience >= 0, "patience", "an integer >= 0", self.patience)
         check(self.grad_clip >= 0, "grad_clip", "a number >= 0", self.grad_clip)
+        check(0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1) (0 = off)", self.ema_decay)
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}", self.precision)
         check(self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}", self.compile)
         check(self.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0", self.checkpoint_every)
