@@ -54,7 +54,8 @@ def via_orchestrator(horizon: int, seed: int, extra: list[str]) -> dict[str, Any
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"orchestrator train failed ({done.returncode}): {done.stderr.strip()[-800:]}")
     metrics = json.loads(match.group(2))
-    return {"run_id": match.group(1), "test_mse": metrics["test_mse"], "test_mae": metrics["test_mae"]}
+    return {"run_id": match.group(1), "test_mse": metrics["test_mse"], "test_mae": metrics["test_mae"],
+            "val_mse": metrics.get("val_mse", float("nan"))}
 
 
 def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
     data = load_data(cfg, "etth1", None)
     result = fit(cfg, data, LocalContext("auto"))
     return {"test_mse": result.metrics["test_mse"], "test_mae": result.metrics["test_mae"],
-            "fit_seconds": result.metrics["fit_seconds"], "best_epoch": result.metrics["best_epoch"],
+            "val_mse": result.metrics["val_mse"], "fit_seconds": result.metrics["fit_seconds"], "best_epoch": result.metrics["best_epoch"],
             "_pred": result.outputs["test_pred"], "_truth": _test_truth(cfg, data)}
 
 
@@ -126,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             run["wall_seconds"] = time.perf_counter() - started
             runs.append(run)
             print(f"h={horizon} seed={seed}: test MSE {run['test_mse']:.4f} MAE {run['test_mae']:.4f} "
-                  f"({run['wall_seconds']:.0f} s)", flush=True)
+                  f"(validation MSE {run['val_mse']:.4f}; {run['wall_seconds']:.0f} s)", flush=True)
         rows.append(horizon_row(horizon, runs))
         runs_out[str(horizon)] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]
     print(table(rows, ["horizon", "seeds", "mse", "pub_mse", "mse_vs_pub", "within_3pct", "mae", "pub_mae",
                        *(["ens_mse", "ens_mae"] if any("ens_mse" in r for r in rows) else [])]))
     name = "etth1_timemixer" + (f"_{args.tag}" if args.tag else "")
-    path = write_report(name, {"settings": REFERENCE, "mlflow": not args.no_mlflow, "rows": rows, "runs": runs_out})
+    path = write_report(name, {"settings": REFERENCE, "overrides": args.set, "mlflow": not args.no_mlflow, "rows": rows, "runs": runs_out})
     print(f"report: {path}")
     return 0
 
