@@ -39,11 +39,13 @@ def workload(epochs: int) -> TimeMixerConfig:
 
 
 def plain_loop(cfg: TimeMixerConfig, data) -> float:
-    """The minimal loop: same model, windows, optimiser and per-epoch validation."""
+    """The minimal loop doing a trial's work: same model, windows and optimiser,
+    validation every epoch and one pass over the test split at the end."""
     torch.manual_seed(cfg.seed)
     started = time.perf_counter()
     train = split_dataset(cfg, data, "train", cfg.step_len)
     val = split_dataset(cfg, data, "val", 1)
+    test = split_dataset(cfg, data, "test", 1)
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, collate_fn=keep_batch)
     model = build_model(cfg, data)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -58,6 +60,7 @@ def plain_loop(cfg: TimeMixerConfig, data) -> float:
             opt.step()
             sched.step()
         predict_split(model, val, cfg.eval_batch_size, torch.device("cpu"), data.target_channels)
+    predict_split(model, test, cfg.eval_batch_size, torch.device("cpu"), data.target_channels)
     return time.perf_counter() - started
 
 
@@ -70,6 +73,13 @@ def our_loop(cfg: TimeMixerConfig, data) -> float:
 def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, plots: bool,
                concurrency: int = 1) -> float:
     """Wall time of a sweep of ``trials`` trials (one at a time by default)."""
+    return timed_sweep(cfg, trials, workers, storage, plots, concurrency)["wall_s"]
+
+
+def timed_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, plots: bool,
+                concurrency: int = 1) -> dict:
+    """Run a sweep of ``trials`` trials; its summary plus ``wall_s`` and ``started_at``
+    (epoch seconds, to place the trials' MLflow run times on the sweep's clock)."""
     from orchestrator.config import RunOptions, SweepOptions
     from orchestrator.sweep import run_sweep
     from search_spaces.space import Grid
@@ -80,9 +90,9 @@ def tune_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, pl
                         samples=1, concurrency=concurrency, storage=storage, trial_plots=plots,
                         name=f"overhead-w{workers}-p{int(plots)}-{int(time.time())}")
     data = load_data(cfg, "synthetic_wells", None)
-    started = time.perf_counter()
-    run_sweep(run, opts, data)
-    return time.perf_counter() - started
+    started_at, started = time.time(), time.perf_counter()
+    summary = run_sweep(run, opts, data)
+    return {**summary, "wall_s": time.perf_counter() - started, "started_at": started_at}
 
 
 def main() -> None:
