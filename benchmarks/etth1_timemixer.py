@@ -75,7 +75,8 @@ def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
     data = load_data(cfg, "etth1", None)
     result = fit(cfg, data, LocalContext("auto"))
     return {"test_mse": result.metrics["test_mse"], "test_mae": result.metrics["test_mae"],
-            "val_mse": result.metrics["val_mse"], "fit_seconds": result.metrics["fit_seconds"], "best_epoch": result.metrics["best_epoch"],
+            "val_mse": result.metrics["val_mse"], "fit_seconds": result.metrics["fit_seconds"],
+            "best_epoch": result.metrics["best_epoch"],
             "_pred": result.outputs["test_pred"], "_truth": _test_truth(cfg, data)}
 
 
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, ["horizon", "seeds", "mse", "pub_mse", "mse_vs_pub", "within_3pct", "mae", "pub_mae",
                        *(["ens_mse", "ens_mae"] if any("ens_mse" in r for r in rows) else [])]))
     name = "etth1_timemixer" + (f"_{args.tag}" if args.tag else "")
-    path = write_report(name, {"settings": REFERENCE, "overrides": args.set, "mlflow": not args.no_mlflow, "rows": rows, "runs": runs_out})
+    path = write_report(name, {"settings": REFERENCE, "overrides": args.set, "mlflow": not args.no_mlflow,
+                               "rows": rows, "runs": runs_out})
     print(f"report: {path}")
     return 0
 

@@ -114,8 +114,12 @@ class WeightAverage:
         finally:
             bare.load_state_dict(own)
 
+    def cpu_weights(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the averaged weights, as a model's state dict."""
+        return {k: v.to("cpu", copy=True) for k, v in self.shadow.items()}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"updates": self.updates, "shadow": {k: v.to("cpu", copy=True) for k, v in self.shadow.items()}}
+        return {"updates": self.updates, "shadow": self.cpu_weights()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.updates = int(state["updates"])
@@ -298,7 +302,8 @@ def run_loop(
         diverged.flush(f"the end of epoch {epoch + 1}")
         train_seconds = time.perf_counter() - epoch_start
         model.eval()
-        with torch.no_grad(), (average.swapped_in(model) if average else contextlib.nullcontext(unwrap(model))) as net:
+        validated = average.swapped_in(model) if average else contextlib.nullcontext(unwrap(model))
+        with torch.no_grad(), validated as net:
             val_metrics = evaluate(net)
         metrics = {
             "epoch": float(epoch + 1),
@@ -314,7 +319,7 @@ def run_loop(
             raise KeyError(f"evaluate() returned no {monitor!r}; it returned {sorted(val_metrics)}")
         if _improved(metrics[monitor], best_metric, mode):
             best_metric, best_epoch, bad_epochs = metrics[monitor], epoch + 1, 0
-            best_state = average.state_dict()["shadow"] if average else _cpu_state(model)
+            best_state = average.cpu_weights() if average else _cpu_state(model)
         else:
             bad_epochs += 1
         stopped_early = cfg.patience > 0 and bad_epochs >= cfg.patience
