@@ -3,13 +3,15 @@
     ORCH_DATA_DIR=../shared/data python benchmarks/epf_table.py --seeds 3
     python -m benchmarks.epf_table --seeds 3 --mlflow      # every row an MLflow run
     python -m benchmarks.epf_table --from-mlflow RUN_ID    # the table again, from MLflow alone
+    python -m benchmarks.epf_table --seeds 10 --loss-grid --mlflow   # + the whole lambda grid (12 GRU rows)
 
 Trains in-process without Ray (each seed of each variant is one ``fit`` under
 LocalContext, spread over ``--jobs`` processes with one torch thread each). The
 orchestrator's sweep / ensemble commands drive the full 10-seed lambda grid; this
 script is the quick, reproducible table. Prints mean +- std over seeds, the
-seed-ensemble (mean forecast) score, and the paper's numbers beside ours; writes
-JSON under benchmarks/results/.
+seed-ensemble (mean forecast) score, the mean validation RMSE (December 2015) and
+the paper's numbers beside ours, and names the loss-weighted row that validation
+would choose; writes JSON under benchmarks/results/.
 
 With ``--mlflow`` each training, baseline and seed ensemble is a child run of one
 parent run (experiment ``epf_table``), and the printed table is read back from
@@ -31,6 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from search_spaces.seasonal_gru import loss_grid  # noqa: E402
+
 METRICS = ("rmse", "mae", "mae_max", "mae_min")
 # Table 3 of the paper: RMSE, MAE, MAE_MAX, MAE_MIN (means over 10 trainings).
 PAPER = {
@@ -40,14 +44,22 @@ PAPER = {
     "GRU T0.1": (4.85, 3.57, 3.41, 3.41), "GRU T0.05": (4.83, 3.54, 3.39, 3.42),
     "GRU S0.1 T0.1": (4.68, 3.45, 3.35, 3.33), "GRU S0.05 T0.05": (4.60, 3.34, 3.38, 3.27),
 }
-# variant -> config overrides (T = lambda_MAX = lambda_MIN)
-VARIANTS = {
-    "RNN": {"cell": "rnn"}, "LSTM": {"cell": "lstm"}, "GRU": {},
-    "GRU S0.1": {"lambda_s": 0.1}, "GRU S0.05": {"lambda_s": 0.05},
-    "GRU T0.1": {"lambda_maxmin": 0.1}, "GRU T0.05": {"lambda_maxmin": 0.05},
-    "GRU S0.1 T0.1": {"lambda_s": 0.1, "lambda_maxmin": 0.1},
-    "GRU S0.05 T0.05": {"lambda_s": 0.05, "lambda_maxmin": 0.05},
-}
+
+
+def loss_variant(lambda_s: float, lambda_t: float) -> tuple[str, dict]:
+    """A GRU row of the loss grid: its name ("GRU S0.05 T0.1") and config overrides."""
+    name = " ".join(["GRU"] + [f"{tag}{value:g}" for tag, value in (("S", lambda_s), ("T", lambda_t)) if value])
+    overrides = {key: value for key, value in (("lambda_s", lambda_s), ("lambda_maxmin", lambda_t)) if value}
+    return name, overrides
+
+
+LOSS_KEYS = {"lambda_s", "lambda_maxmin"}
+# The paper's Table 2 grid (T = lambda_MAX = lambda_MIN), the sweeps' loss_grid space.
+_GRID = loss_grid()
+LOSS_GRID = dict(loss_variant(s, t) for s in _GRID["lambda_s"].values for t in _GRID["lambda_maxmin"].values)
+# Table 3's rows (the default) and every trainable row: variant -> config overrides.
+TABLE3 = ("RNN", "LSTM", "GRU", "GRU S0.1", "GRU S0.05", "GRU T0.1", "GRU T0.05", "GRU S0.1 T0.1", "GRU S0.05 T0.05")
+VARIANTS = {"RNN": {"cell": "rnn"}, "LSTM": {"cell": "lstm"}, **LOSS_GRID}
 BASELINES = ("naive 24h", "naive 168h", "ARIMA", "SVR", "KRR")
 
 
@@ -56,7 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="trainings per variant (paper: 10)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per training (default: the config's 48, chosen on validation; paper: 12)")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(TABLE3), choices=list(VARIANTS),
+                        help="rows to train (default: Table 3's)")
+    parser.add_argument("--loss-grid", action="store_true",
+                        help="add the GRU rows of the paper's lambda_S x lambda_MAX=MIN grid (12 in all) to --variants")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every GRU variant (JSON values), e.g. train_stride=6")
@@ -148,6 +163,7 @@ def summarise(runs: list[dict], truth: np.ndarray) -> dict:
     ensemble = price_metrics(np.mean([r["test_pred"] for r in runs], axis=0), truth)
     return {
         **seed_spread([{m: r["metrics"][f"test_{m}"] for m in METRICS} for r in runs]),
+        "val_rmse": float(np.mean([r["metrics"]["val_rmse"] for r in runs])),
         "ensemble": ensemble, "seeds": len(runs),
         "best_epoch": [r["metrics"]["best_epoch"] for r in runs],
         "fit_seconds": float(np.mean([r["metrics"]["fit_seconds"] for r in runs])),
@@ -156,16 +172,26 @@ def summarise(runs: list[dict], truth: np.ndarray) -> dict:
 
 def format_table(baseline_rows: dict, variant_rows: dict) -> str:
     head = f"{'model':<18}" + "".join(f"{m:>15}" for m in ("RMSE", "MAE", "MAE_MAX", "MAE_MIN"))
-    head += f"{'ens RMSE/MAE':>16}   paper RMSE / MAE / MAX / MIN"
+    head += f"{'ens RMSE/MAE':>16}{'val RMSE':>10}   paper RMSE / MAE / MAX / MIN"
     lines = [head, "-" * len(head)]
     for name, row in baseline_rows.items():
         cells = "".join(f"{row['metrics'][m]:>15.2f}" for m in METRICS)
-        lines.append(f"{name:<18}{cells}{'':>16}   {_paper(name)}")
+        lines.append(f"{name:<18}{cells}{'':>16}{'':>10}   {_paper(name)}")
     for name, row in variant_rows.items():
         cells = "".join(f"{row['mean'][m]:>9.2f}±{row['std'][m]:<5.2f}" for m in METRICS)
         ens = f"{row['ensemble']['rmse']:.2f}/{row['ensemble']['mae']:.2f}"
-        lines.append(f"{name:<18}{cells}{ens:>16}   {_paper(name)}")
+        lines.append(f"{name:<18}{cells}{ens:>16}{row['val_rmse']:>10.2f}   {_paper(name)}")
+    chosen = chosen_on_validation(variant_rows)
+    if chosen:
+        lines.append(f"loss weights chosen on validation (December 2015 RMSE, mean over seeds): {chosen}")
     return "\n".join(lines)
+
+
+def chosen_on_validation(variant_rows: dict) -> str | None:
+    """The loss-weighted GRU row the paper's protocol would report: the lowest mean
+    validation RMSE among rows with a seasonal or trend weight (None without such rows)."""
+    weighted = {name: row for name, row in variant_rows.items() if VARIANTS.get(name, {}).keys() & LOSS_KEYS}
+    return min(weighted, key=lambda name: weighted[name]["val_rmse"]) if weighted else None
 
 
 def _paper(name: str) -> str:
@@ -220,6 +246,7 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
                                   f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000)
     baseline_rows: dict = {}
     trainings: dict[str, list[dict]] = {}
+    validation: dict[str, list[float]] = {}
     ensembles: dict[str, dict] = {}
     for child in sorted(children, key=lambda r: r.info.start_time):
         row, kind = child.data.tags[ROW_TAG], child.data.tags[KIND_TAG]
@@ -230,7 +257,9 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
             ensembles[row] = test
         else:
             trainings.setdefault(row, []).append(test)
-    variant_rows = {row: {**seed_spread(tests), "ensemble": ensembles[row], "seeds": len(tests)}
+            validation.setdefault(row, []).append(child.data.metrics["val_rmse"])
+    variant_rows = {row: {**seed_spread(tests), "val_rmse": float(np.mean(validation[row])),
+                          "ensemble": ensembles[row], "seeds": len(tests)}
                     for row, tests in trainings.items()}
     return baseline_rows, variant_rows
 
@@ -244,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {**({"epochs": args.epochs} if args.epochs else {}), **parse_overrides(args.set)}
     started = time.perf_counter()
     baseline_rows = run_baselines(args.baselines, overrides, args.data_dir)
-    jobs = [(v, {**overrides, **VARIANTS[v], "seed": s}, args.data_dir)
-            for v in args.variants for s in range(args.seeds)]
+    variants = args.variants + [v for v in LOSS_GRID if args.loss_grid and v not in args.variants]
+    jobs = [(v, {**overrides, **VARIANTS[v], "seed": s}, args.data_dir) for v in variants for s in range(args.seeds)]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".runs.jsonl")  # one line per finished training, as it lands
@@ -262,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_epf(args.data_dir)
     lo, hi = data.splits["test"]
-    variant_rows = {v: summarise([r for r in runs if r["variant"] == v], data.prices[lo:hi]) for v in args.variants}
+    variant_rows = {v: summarise([r for r in runs if r["variant"] == v], data.prices[lo:hi]) for v in variants}
     parent_id = None
     if args.mlflow:
         parent_id = log_table(runs, baseline_rows, variant_rows, overrides)

@@ -246,6 +246,7 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
         assert variants["GRU"]["mean"][m] == pytest.approx(report["variants"]["GRU"]["mean"][m])
         assert variants["GRU"]["ensemble"][m] == pytest.approx(report["variants"]["GRU"]["ensemble"][m])
         assert baselines["naive 24h"]["metrics"][m] == pytest.approx(report["baselines"]["naive 24h"]["metrics"][m])
+    assert variants["GRU"]["val_rmse"] == pytest.approx(report["variants"]["GRU"]["val_rmse"])
     children = mlflow.MlflowClient(mlflow_uri).search_runs(
         [mlflow.get_experiment_by_name(epf_table.EXPERIMENT).experiment_id],
         f"tags.mlflow.parentRunId = '{parent}'")
@@ -255,3 +256,25 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     assert epf_table.main(["--from-mlflow", parent]) == 0
     assert capsys.readouterr().out.strip() == epf_table.format_table(baselines, variants).strip()
     assert epf_table.format_table(baselines, variants) in printed
+
+
+def test_epf_table_loss_grid_is_the_search_space_grid_and_the_choice_is_made_on_validation():
+    """--loss-grid trains exactly the loss_grid space's 12 points; the reported loss row is
+    the weighted row with the lowest validation RMSE, whatever its test score."""
+    from benchmarks import epf_table
+    from search_spaces.seasonal_gru import loss_grid
+
+    space = loss_grid()
+    points = {(over.get("lambda_s", 0.0), over.get("lambda_maxmin", 0.0)) for over in epf_table.LOSS_GRID.values()}
+    assert len(epf_table.LOSS_GRID) == 12
+    assert points == {(s, t) for s in space["lambda_s"].values for t in space["lambda_maxmin"].values}
+    assert epf_table.LOSS_GRID["GRU"] == {} and epf_table.LOSS_GRID["GRU S0.15 T0.05"] == {
+        "lambda_s": 0.15, "lambda_maxmin": 0.05}
+    assert set(epf_table.TABLE3) <= set(epf_table.VARIANTS)
+
+    def row(val: float, test: float) -> dict:
+        return {"val_rmse": val, "mean": {"rmse": test}}
+
+    rows = {"GRU": row(5.0, 4.0), "LSTM": row(4.0, 4.0), "GRU S0.05": row(6.1, 4.2), "GRU T0.1": row(6.0, 4.9)}
+    assert epf_table.chosen_on_validation(rows) == "GRU T0.1"
+    assert epf_table.chosen_on_validation({"GRU": row(5.0, 4.0)}) is None
