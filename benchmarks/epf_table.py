@@ -46,6 +46,11 @@ PAPER = {
 }
 
 
+def loss_weights(config: dict) -> dict[str, float]:
+    """lambda_S and lambda_MAX = MIN of a config (values may be MLflow's strings)."""
+    return {key: float(config.get(key) or 0.0) for key in sorted(LOSS_KEYS)}
+
+
 def loss_variant(lambda_s: float, lambda_t: float) -> tuple[str, dict]:
     """A GRU row of the loss grid: its name ("GRU S0.05 T0.1") and config overrides."""
     name = " ".join(["GRU"] + [f"{tag}{value:g}" for tag, value in (("S", lambda_s), ("T", lambda_t)) if value])
@@ -164,6 +169,7 @@ def summarise(runs: list[dict], truth: np.ndarray) -> dict:
     return {
         **seed_spread([{m: r["metrics"][f"test_{m}"] for m in METRICS} for r in runs]),
         "val_rmse": float(np.mean([r["metrics"]["val_rmse"] for r in runs])),
+        "loss_weights": loss_weights(runs[0]["config"]),
         "ensemble": ensemble, "seeds": len(runs),
         "best_epoch": [r["metrics"]["best_epoch"] for r in runs],
         "fit_seconds": float(np.mean([r["metrics"]["fit_seconds"] for r in runs])),
@@ -190,7 +196,7 @@ def format_table(baseline_rows: dict, variant_rows: dict) -> str:
 def chosen_on_validation(variant_rows: dict) -> str | None:
     """The loss-weighted GRU row the paper's protocol would report: the lowest mean
     validation RMSE among rows with a seasonal or trend weight (None without such rows)."""
-    weighted = {name: row for name, row in variant_rows.items() if VARIANTS.get(name, {}).keys() & LOSS_KEYS}
+    weighted = {name: row for name, row in variant_rows.items() if any(row["loss_weights"].values())}
     return min(weighted, key=lambda name: weighted[name]["val_rmse"]) if weighted else None
 
 
@@ -235,18 +241,24 @@ def _child(row: str, kind: str, metrics: dict[str, float], params: dict[str, str
 
 
 def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
-    """(baseline rows, variant rows) rebuilt from a parent run's children alone."""
+    """(baseline rows, variant rows) rebuilt from a parent run's children alone: an
+    ``--mlflow`` run of this script, or an ``orchestrator ensemble`` of the seasonal GRU
+    (no baselines then)."""
     import mlflow
 
+    from orchestrator.tracking import KIND_TAG as ORCH_KIND_TAG
     from orchestrator.tracking import resolve_tracking_uri
 
     client = mlflow.MlflowClient(resolve_tracking_uri())
     parent = client.get_run(parent_id)
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000)
+    if parent.data.tags.get(ORCH_KIND_TAG) == "ensemble":
+        return {}, rows_from_ensemble(parent.data.metrics, children)
     baseline_rows: dict = {}
     trainings: dict[str, list[dict]] = {}
     validation: dict[str, list[float]] = {}
+    weights: dict[str, dict[str, float]] = {}
     ensembles: dict[str, dict] = {}
     for child in sorted(children, key=lambda r: r.info.start_time):
         row, kind = child.data.tags[ROW_TAG], child.data.tags[KIND_TAG]
@@ -258,10 +270,37 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
         else:
             trainings.setdefault(row, []).append(test)
             validation.setdefault(row, []).append(child.data.metrics["val_rmse"])
+            weights[row] = loss_weights(child.data.params)
     variant_rows = {row: {**seed_spread(tests), "val_rmse": float(np.mean(validation[row])),
-                          "ensemble": ensembles[row], "seeds": len(tests)}
+                          "loss_weights": weights[row], "ensemble": ensembles[row], "seeds": len(tests)}
                     for row, tests in trainings.items()}
     return baseline_rows, variant_rows
+
+
+def rows_from_ensemble(metrics: dict[str, float], members: list) -> dict:
+    """One row per configuration of an ``orchestrator ensemble`` run (say, the loss_grid
+    sweep's 12 configurations x 10 seeds), named by its cell and loss weights: mean +- std
+    over its seeds and its seed ensemble, as the ensemble recorded them (``rank{K}_*``,
+    ``seeds_of_rank{K}_*``) on the parent run."""
+    params: dict[int, dict] = {}
+    seeds: dict[int, int] = {}
+    for member in members:
+        rank = int(member.data.tags["orch.member_rank"])
+        params[rank] = member.data.params
+        seeds[rank] = seeds.get(rank, 0) + 1
+    rows: dict = {}
+    for rank in sorted(params):
+        weights = loss_weights(params[rank])
+        name = loss_variant(weights["lambda_s"], weights["lambda_maxmin"])[0]
+        name = name.replace("GRU", params[rank].get("cell", "gru").upper(), 1)
+        name = f"{name} (rank {rank})" if name in rows else name  # configurations alike in these fields
+        rows[name] = {
+            "mean": {m: metrics[f"rank{rank}_test_{m}_mean"] for m in METRICS},
+            "std": {m: metrics[f"rank{rank}_test_{m}_std"] for m in METRICS},
+            "val_rmse": metrics[f"rank{rank}_val_rmse_mean"], "loss_weights": weights,
+            "ensemble": {m: metrics[f"seeds_of_rank{rank}_test_{m}"] for m in METRICS}, "seeds": seeds[rank],
+        }
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

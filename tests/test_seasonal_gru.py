@@ -272,9 +272,47 @@ def test_epf_table_loss_grid_is_the_search_space_grid_and_the_choice_is_made_on_
         "lambda_s": 0.15, "lambda_maxmin": 0.05}
     assert set(epf_table.TABLE3) <= set(epf_table.VARIANTS)
 
-    def row(val: float, test: float) -> dict:
-        return {"val_rmse": val, "mean": {"rmse": test}}
+    def row(name: str, val: float, test: float) -> dict:
+        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
+        return {"val_rmse": val, "mean": {"rmse": test}, "loss_weights": weights}
 
-    rows = {"GRU": row(5.0, 4.0), "LSTM": row(4.0, 4.0), "GRU S0.05": row(6.1, 4.2), "GRU T0.1": row(6.0, 4.9)}
+    rows = {name: row(name, val, test) for name, val, test in (
+        ("GRU", 5.0, 4.0), ("LSTM", 4.0, 4.0), ("GRU S0.05", 6.1, 4.2), ("GRU T0.1", 6.0, 4.9))}
     assert epf_table.chosen_on_validation(rows) == "GRU T0.1"
-    assert epf_table.chosen_on_validation({"GRU": row(5.0, 4.0)}) is None
+    assert epf_table.chosen_on_validation({"GRU": rows["GRU"]}) is None
+
+
+@pytest.mark.ray
+@needs_fr
+def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_uri, tmp_path, capsys):
+    """The paper's protocol through Ray Tune (a loss-grid sweep, then N seeds of each
+    configuration) comes back as Table 3 rows named by their loss weights, each the
+    mean +- std of its own members with its seed ensemble beside it."""
+    from benchmarks import epf_table
+    from orchestrator.__main__ import main
+    from orchestrator.ensemble import find_sweep
+    from orchestrator.tracking import client
+
+    storage = str(tmp_path / "ray")
+    assert main(["sweep", "--model", "seasonal_gru", "--dataset", "epf_fr", "--smoke", "--space", "smoke",
+                 "--search", "grid", "--storage", storage, "--name", "grid", "--no-trial-plots"]) == 0
+    assert main(["ensemble", "--sweep", "grid", "--top-k", "2", "--seeds", "2", "--storage", storage,
+                 "--name", "grid-seeds"]) == 0
+    parent = find_sweep(mlflow_uri, "grid-seeds", kind="ensemble")
+    members = client(mlflow_uri).search_runs([parent.info.experiment_id],
+                                             f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    baselines, rows = epf_table.table_from_mlflow(parent.info.run_id)
+    assert baselines == {} and set(rows) == {"GRU T0.05", "GRU S0.05 T0.05"}
+    for name, row in rows.items():
+        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
+        own = [m for m in members if epf_table.loss_weights(m.data.params) == weights]
+        assert row["seeds"] == len(own) == 2 and row["loss_weights"] == weights
+        for metric in epf_table.METRICS:
+            values = [m.data.metrics[f"test_{metric}"] for m in own]
+            assert row["mean"][metric] == pytest.approx(np.mean(values))
+            assert row["std"][metric] == pytest.approx(np.std(values, ddof=1))
+        assert row["val_rmse"] == pytest.approx(np.mean([m.data.metrics["val_rmse"] for m in own]))
+    capsys.readouterr()
+    assert epf_table.main(["--from-mlflow", parent.info.run_id]) == 0
+    printed = capsys.readouterr().out
+    assert "GRU S0.05 T0.05" in printed and "chosen on validation" in printed
