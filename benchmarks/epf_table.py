@@ -46,9 +46,12 @@ PAPER = {
 }
 
 
+LOSS_KEYS = ("lambda_s", "lambda_maxmin")  # lambda_S and lambda_MAX = lambda_MIN
+
+
 def loss_weights(config: dict) -> dict[str, float]:
-    """lambda_S and lambda_MAX = MIN of a config (values may be MLflow's strings)."""
-    return {key: float(config.get(key) or 0.0) for key in sorted(LOSS_KEYS)}
+    """The loss weights of a config (values may be MLflow's strings)."""
+    return {key: float(config.get(key) or 0.0) for key in LOSS_KEYS}
 
 
 def loss_variant(lambda_s: float, lambda_t: float) -> tuple[str, dict]:
@@ -58,7 +61,6 @@ def loss_variant(lambda_s: float, lambda_t: float) -> tuple[str, dict]:
     return name, overrides
 
 
-LOSS_KEYS = {"lambda_s", "lambda_maxmin"}
 # The paper's Table 2 grid (T = lambda_MAX = lambda_MIN), the sweeps' loss_grid space.
 _GRID = loss_grid()
 LOSS_GRID = dict(loss_variant(s, t) for s in _GRID["lambda_s"].values for t in _GRID["lambda_maxmin"].values)
@@ -282,10 +284,12 @@ def rows_from_ensemble(metrics: dict[str, float], members: list) -> dict:
     sweep's 12 configurations x 10 seeds), named by its cell and loss weights: mean +- std
     over its seeds and its seed ensemble, as the ensemble recorded them (``rank{K}_*``,
     ``seeds_of_rank{K}_*``) on the parent run."""
+    from orchestrator.tracking import MEMBER_RANK_TAG
+
     params: dict[int, dict] = {}
     seeds: dict[int, int] = {}
     for member in members:
-        rank = int(member.data.tags["orch.member_rank"])
+        rank = int(member.data.tags[MEMBER_RANK_TAG])
         params[rank] = member.data.params
         seeds[rank] = seeds.get(rank, 0) + 1
     rows: dict = {}

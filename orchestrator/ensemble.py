@@ -106,7 +106,7 @@ def evaluate_members(uri: str, parent_run_id: str, experiment_id: str, model: st
         filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'",
         max_results=1000)
     members = []
-    for run in sorted(runs, key=lambda r: (int(r.data.tags.get("orch.member_rank", 0)),
+    for run in sorted(runs, key=lambda r: (int(r.data.tags.get(tracking.MEMBER_RANK_TAG, 0)),
                                            int(r.data.tags.get("orch.seed", 0)))):
         config = json.loads(Path(client.download_artifacts(run.info.run_id, "model/config.json")).read_text())
         cfg = build_config(spec.config_cls, config, source="member config")
@@ -116,7 +116,7 @@ def evaluate_members(uri: str, parent_run_id: str, experiment_id: str, model: st
         network.load_state_dict(state)
         network.eval()
         with torch.no_grad():
-            members.append(Member(run.info.run_id, int(run.data.tags.get("orch.member_rank", 0)), cfg.seed,
+            members.append(Member(run.info.run_id, int(run.data.tags.get(tracking.MEMBER_RANK_TAG, 0)), cfg.seed,
                                   config, state, adapter.predict(network, cfg, data, "val"),
                                   adapter.predict(network, cfg, data, "test")))
     return members

@@ -151,7 +151,7 @@ def run_trial(config: dict[str, Any], job: TrialJob, data_box: list) -> None:
     if "member_rank" in config:  # an ensemble member: one of the sweep's top configurations
         rank = int(config.pop("member_rank"))
         base = job.bases[rank]
-        extra_tags = {"orch.member_rank": str(rank), "orch.seed": str(config.get("seed", base.seed))}
+        extra_tags = {tracking.MEMBER_RANK_TAG: str(rank), "orch.seed": str(config.get("seed", base.seed))}
     params = build_config(spec.config_cls, config, source="search space", base=base)
     run_id, recorded = _trial_run(job, trial_id, context.get_trial_name(), extra_tags)
     if recorded is not None:

@@ -27,6 +27,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "orch.kind"  # sweep | trial | train | ensemble | member | pack | instance
 METRIC_TAG = "orch.metric"  # on a sweep's parent run: the metric its trials were ranked on
+MEMBER_RANK_TAG = "orch.member_rank"  # on an ensemble member: the rank of the configuration it trains
 MAX_PARAM_CHARS = 6000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,6 +8,7 @@ weights). Nothing here knows a particular model.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -77,9 +78,29 @@ def log_stages(uri: str, run_id: str, stages: dict[str, list[dict[str, float]]])
         tracking.end_run(uri, child)
 
 
+# Ray logs an INFO line for every checkpoint a trial or worker persists and, in Ray
+# Train, for every report of every worker (each one per epoch here), and streams them to
+# the driver's terminal; our own progress lines say enough.
+PER_EPOCH_RAY_LOGGERS = ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage")
+RAY_TRAIN_REPORT_MODULE = "ray.train.v2._internal.execution.context"  # its logger is named by its file path
+
+
+def quiet_per_epoch_ray_logs() -> None:
+    """Drop Ray's per-checkpoint and per-report INFO lines in this trial or worker process."""
+    names = list(PER_EPOCH_RAY_LOGGERS)
+    report_module = sys.modules.get(RAY_TRAIN_REPORT_MODULE)
+    if report_module is not None:
+        names.append(report_module.__file__)
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def progress(line: str) -> None:
-    """Progress goes to stderr so stdout stays for results."""
-    print(line, file=sys.stderr, flush=True)
+    """Progress goes to stderr so stdout stays for results. Written, not printed: Ray
+    Train replaces ``print`` in its workers with one that writes the line and logs it
+    too, and both copies reach the driver's terminal."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def epoch_line(prefix: str, metrics: dict[str, float], metric: str) -> str:
@@ -99,6 +120,7 @@ class TuneTrialContext:
     def __init__(self, uri: str, run_id: str, device: str = "auto") -> None:
         self.device = pick_device(device)
         self.uri, self.run_id = uri, run_id
+        quiet_per_epoch_ray_logs()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -133,6 +155,7 @@ class RayTrainContext:
         self.device = ray.train.torch.get_device()
         self.uri, self.run_id, self.label, self.metric = uri, run_id, label, metric
         self.fault_plan = fault_plan
+        quiet_per_epoch_ray_logs()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         import ray.train.torch

@@ -73,6 +73,32 @@ def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
     assert "test_mse" in run.data.metrics
 
 
+def test_sweep_terminal_shows_progress_not_a_line_per_checkpoint(ray_cluster, mlflow_uri, tmp_path):
+    """Ray logs every persisted checkpoint (one per epoch per trial) at INFO and streams
+    the line to the driver's terminal; a sweep's own progress lines stay, those go."""
+    argv = ["sweep", *SMOKE, "--samples", "2", "--storage", str(tmp_path / "ray"), "--no-trial-plots"]
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator", *argv], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[sweep] trial 2/2 done" in done.stderr
+    assert "Checkpoint successfully created" not in done.stderr
+
+
+def test_ddp_terminal_shows_each_epoch_once_and_no_per_report_lines(ray_cluster, mlflow_uri, tmp_path):
+    """Ray Train's workers log every report and re-log every print; rank 0's epoch line
+    shows once per epoch, and Ray's per-report and per-checkpoint lines do not."""
+    argv = ["train", *SMOKE[:3], "--workers", "2", "--storage", str(tmp_path / "ray")]
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator", *argv], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    epoch_lines = [line for line in done.stderr.splitlines() if "] epoch " in line]
+    assert [line.split("] epoch ")[1].split()[0] for line in epoch_lines] == ["1", "2"], epoch_lines
+    assert "Reporting training result" not in done.stderr
+    assert "Checkpoint successfully created" not in done.stderr
+
+
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster, mlflow_uri, tmp_path):
     storage = tmp_path / "ray"
     argv = ["sweep", *SMOKE, "--samples", "3", "--concurrency", "1", "--search", "random",
