@@ -133,6 +133,8 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster
             assert len(history) == 12, "finished trials were not re-run"
     parent = next(r for r in runs if r.data.tags.get("orch.kind") == "sweep")
     assert parent.info.status == "FINISHED"
+    kept = [len(list(trial.glob("checkpoint_*"))) for trial in (storage / "interrupted").glob("run_trial_*")]
+    assert len(kept) == 3 and max(kept) <= 2, f"checkpoints kept per trial: {kept} (12 epochs, 2 kept)"
 
 
 def test_sweep_on_the_real_etth1_file(ray_cluster, mlflow_uri, tmp_path):
