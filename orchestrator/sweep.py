@@ -324,7 +324,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
                 reuse_actors=not run.distributed,
             ),
             # A resume needs only a trial's latest checkpoint (it carries the best weights);
-            # keeping every epoch's filled 458 MB for 36 seasonal-GRU trials of 48 epochs.
+            # keeping every epoch's filled 458 MB for 48 seasonal-GRU trials of 48 epochs.
             run_config=tune.RunConfig(name=name, storage_path=opts.storage, callbacks=callbacks,
                                       verbose=0, failure_config=tune.FailureConfig(max_failures=0),
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
