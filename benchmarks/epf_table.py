@@ -258,9 +258,7 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
     if parent.data.tags.get(ORCH_KIND_TAG) == "ensemble":
         return {}, rows_from_ensemble(parent.data.metrics, children)
     baseline_rows: dict = {}
-    trainings: dict[str, list[dict]] = {}
-    validation: dict[str, list[float]] = {}
-    weights: dict[str, dict[str, float]] = {}
+    trainings: dict[str, list] = {}
     ensembles: dict[str, dict] = {}
     for child in sorted(children, key=lambda r: r.info.start_time):
         row, kind = child.data.tags[ROW_TAG], child.data.tags[KIND_TAG]
@@ -270,12 +268,12 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
         elif kind == "ensemble":
             ensembles[row] = test
         else:
-            trainings.setdefault(row, []).append(test)
-            validation.setdefault(row, []).append(child.data.metrics["val_rmse"])
-            weights[row] = loss_weights(child.data.params)
-    variant_rows = {row: {**seed_spread(tests), "val_rmse": float(np.mean(validation[row])),
-                          "loss_weights": weights[row], "ensemble": ensembles[row], "seeds": len(tests)}
-                    for row, tests in trainings.items()}
+            trainings.setdefault(row, []).append(child)
+    variant_rows = {
+        row: {**seed_spread([{m: r.data.metrics[f"test_{m}"] for m in METRICS} for r in runs]),
+              "val_rmse": float(np.mean([r.data.metrics["val_rmse"] for r in runs])),
+              "loss_weights": loss_weights(runs[0].data.params), "ensemble": ensembles[row], "seeds": len(runs)}
+        for row, runs in trainings.items()}
     return baseline_rows, variant_rows
 
 
