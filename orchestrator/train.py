@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -111,15 +112,27 @@ def epoch_line(prefix: str, metrics: dict[str, float], metric: str) -> str:
     return f"[{prefix}] " + " ".join(shown)
 
 
+# Tune snapshots the whole experiment state (a few KB per trial of the sweep) whenever
+# a trial has persisted ``CheckpointConfig.num_to_keep`` checkpoints since the last
+# snapshot, and warns when that happens more than once in 5 s. With epochs of a few
+# seconds that was every other epoch, hundreds of warnings a sweep. A trial hands Tune
+# a checkpoint at most this often (its first one always), so a resume redoes at most
+# this many seconds of a trial's work.
+CHECKPOINT_INTERVAL_S = 10.0
+
+
 class TuneTrialContext:
     """In-process Tune trial: report to Tune (metrics + checkpoint) and MLflow."""
 
     world_rank = 0
     world_size = 1
 
-    def __init__(self, uri: str, run_id: str, device: str = "auto") -> None:
+    def __init__(self, uri: str, run_id: str, device: str = "auto",
+                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
         self.device = pick_device(device)
         self.uri, self.run_id = uri, run_id
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = -math.inf
         quiet_per_epoch_ray_logs()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
@@ -132,7 +145,10 @@ class TuneTrialContext:
         from ray import tune
 
         tracking.log_metrics(self.uri, self.run_id, metrics, step=int(metrics.get("epoch", 0)))
-        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        checkpoint = None
+        if checkpoint_dir and time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s:
+            checkpoint = tune.Checkpoint.from_directory(checkpoint_dir)
+            self._last_checkpoint = time.monotonic()
         tune.report(metrics, checkpoint=checkpoint)
 
     def restore(self) -> str | None:

@@ -74,15 +74,21 @@ def test_ddp_train_keeps_ranks_in_sync(ray_cluster, mlflow_uri, tmp_path):
 
 
 def test_sweep_terminal_shows_progress_not_a_line_per_checkpoint(ray_cluster, mlflow_uri, tmp_path):
-    """Ray logs every persisted checkpoint (one per epoch per trial) at INFO and streams
-    the line to the driver's terminal; a sweep's own progress lines stay, those go."""
-    argv = ["sweep", *SMOKE, "--samples", "2", "--storage", str(tmp_path / "ray"), "--no-trial-plots"]
+    """Ray logs every persisted checkpoint at INFO and streams the line to the driver's
+    terminal, and Tune warns each time checkpoints of sub-second epochs force it to
+    snapshot the experiment (8 times in this sweep when every epoch persisted one); a
+    sweep's own progress lines stay, those go."""
+    argv = ["sweep", *SMOKE, "--samples", "2", "--storage", str(tmp_path / "ray"), "--no-trial-plots",
+            "--set", "epochs=8", "--name", "quiet"]
     env = {**os.environ, "RAY_ADDRESS": ray_cluster, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run([sys.executable, "-m", "orchestrator", *argv], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[sweep] trial 2/2 done" in done.stderr
     assert "Checkpoint successfully created" not in done.stderr
+    assert "Experiment state snapshotting" not in done.stderr
+    kept = [len(list(trial.glob("checkpoint_*"))) for trial in (tmp_path / "ray" / "quiet").glob("run_trial_*")]
+    assert kept == [1, 1], f"checkpoints persisted per trial: {kept} (8 sub-second epochs, one per 10 s)"
 
 
 def test_ddp_terminal_shows_each_epoch_once_and_no_per_report_lines(ray_cluster, mlflow_uri, tmp_path):
