@@ -127,11 +127,9 @@ class TuneTrialContext:
     world_rank = 0
     world_size = 1
 
-    def __init__(self, uri: str, run_id: str, device: str = "auto",
-                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+    def __init__(self, uri: str, run_id: str, device: str = "auto") -> None:
         self.device = pick_device(device)
         self.uri, self.run_id = uri, run_id
-        self.checkpoint_interval_s = checkpoint_interval_s
         self._last_checkpoint = -math.inf
         quiet_per_epoch_ray_logs()
 
@@ -146,7 +144,7 @@ class TuneTrialContext:
 
         tracking.log_metrics(self.uri, self.run_id, metrics, step=int(metrics.get("epoch", 0)))
         checkpoint = None
-        if checkpoint_dir and time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s:
+        if checkpoint_dir and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
             checkpoint = tune.Checkpoint.from_directory(checkpoint_dir)
             self._last_checkpoint = time.monotonic()
         tune.report(metrics, checkpoint=checkpoint)
