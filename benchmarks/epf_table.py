@@ -242,6 +242,10 @@ def _child(row: str, kind: str, metrics: dict[str, float], params: dict[str, str
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
 
 
+class TableError(Exception):
+    """A parent run the table cannot be read from: one line, exit code 2."""
+
+
 def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
     """(baseline rows, variant rows) rebuilt from a parent run's children alone: an
     ``--mlflow`` run of this script, or an ``orchestrator ensemble`` of the seasonal GRU
@@ -251,11 +255,18 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
     from orchestrator.tracking import KIND_TAG as ORCH_KIND_TAG
     from orchestrator.tracking import resolve_tracking_uri
 
-    client = mlflow.MlflowClient(resolve_tracking_uri())
-    parent = client.get_run(parent_id)
+    uri = resolve_tracking_uri()
+    client = mlflow.MlflowClient(uri)
+    try:
+        parent = client.get_run(parent_id)
+    except mlflow.exceptions.MlflowException:
+        raise TableError(f"--from-mlflow: no run {parent_id!r} in {uri}") from None
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000)
     if parent.data.tags.get(ORCH_KIND_TAG) == "ensemble":
+        if "rank0_test_rmse_mean" not in parent.data.metrics:
+            raise TableError(f"--from-mlflow: ensemble run {parent_id} ({parent.info.status}) has no "
+                             "per-configuration summary yet; the ensemble writes it when its last member ends")
         return {}, rows_from_ensemble(parent.data.metrics, children)
     baseline_rows: dict = {}
     trainings: dict[str, list] = {}
@@ -308,7 +319,11 @@ def rows_from_ensemble(metrics: dict[str, float], members: list) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.from_mlflow:
-        print(format_table(*table_from_mlflow(args.from_mlflow)))
+        try:
+            print(format_table(*table_from_mlflow(args.from_mlflow)))
+        except TableError as exc:
+            print(f"epf_table: {exc}", file=sys.stderr)
+            return 2
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     overrides = {**({"epochs": args.epochs} if args.epochs else {}), **parse_overrides(args.set)}

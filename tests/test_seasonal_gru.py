@@ -258,6 +258,25 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     assert epf_table.format_table(baselines, variants) in printed
 
 
+def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(mlflow_uri, capsys):
+    """An ensemble writes its per-configuration summary when its last member ends; read
+    before that (or with a wrong id) the table says so in one line, exit code 2."""
+    from mlflow import MlflowClient
+
+    from benchmarks import epf_table
+    from orchestrator.tracking import KIND_TAG
+
+    client = MlflowClient(mlflow_uri)
+    running = client.create_run(client.create_experiment("epf-grid"), tags={KIND_TAG: "ensemble"}).info.run_id
+    capsys.readouterr()  # the store's own start-up lines
+    assert epf_table.main(["--from-mlflow", running]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and running in err and "(RUNNING)" in err and "summary" in err
+    assert epf_table.main(["--from-mlflow", "0123abcd"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no run '0123abcd'" in err and mlflow_uri in err
+
+
 def test_epf_table_loss_grid_is_the_search_space_grid_and_the_choice_is_made_on_validation():
     """--loss-grid trains exactly the loss_grid space's 12 points; the reported loss row is
     the weighted row with the lowest validation RMSE, whatever its test score."""
