@@ -116,8 +116,8 @@ def epoch_line(prefix: str, metrics: dict[str, float], metric: str) -> str:
 # a trial has persisted ``CheckpointConfig.num_to_keep`` checkpoints since the last
 # snapshot, and warns when that happens more than once in 5 s. With epochs of a few
 # seconds that was every other epoch, hundreds of warnings a sweep. A trial hands Tune
-# a checkpoint at most this often (its first one always), so a resume redoes at most
-# this many seconds of a trial's work.
+# a checkpoint at most this often (its first one always), so a resume redoes the
+# epoch in progress and at most this many seconds before it.
 CHECKPOINT_INTERVAL_S = 10.0
 
 
