@@ -40,6 +40,7 @@ import torch
 from trainables.bearing.task import SPEC, BearingConfig, snr_tag
 from trainables.config import build_config
 from trainables.context import LocalContext, pick_device
+from data.source import builtin_source
 
 ANCHOR = {  # shared/ANCHORS.md, plain WDCNN-style CNN, 80/20 chronological split, 5 seeds
     "clean": "99.08 +- 0.32",
@@ -247,7 +248,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = base_values(args)
     snrs = base["test_snr_db"]
-    data = SPEC.load_data(build_config(BearingConfig, base), "cwru", args.data_dir or os.environ.get("ORCH_DATA_DIR"))
+    data = SPEC.load_data(build_config(BearingConfig, base), builtin_source("cwru", args.data_dir or os.environ.get("ORCH_DATA_DIR")))
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = Path(args.out) if args.out else out_dir / f"cwru_{time.strftime('%Y%m%d_%H%M%S')}.json"

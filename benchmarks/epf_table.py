@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_spaces.seasonal_gru import loss_grid  # noqa: E402
+from data.source import builtin_source
 
 METRICS = ("rmse", "mae", "mae_max", "mae_min")
 # Table 3 of the paper: RMSE, MAE, MAE_MAX, MAE_MIN (means over 10 trainings).
@@ -130,7 +131,7 @@ def _data(cfg, data_dir):
 
     key = (cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
     if key not in _DATA:
-        _DATA[key] = task.load_data(cfg, "epf_fr", data_dir)
+        _DATA[key] = task.load_data(cfg, builtin_source("epf_fr", data_dir))
     return _DATA[key]
 
 

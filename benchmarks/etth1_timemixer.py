@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import table, use_shared_data, write_report
+from data.source import builtin_source
 
 PUBLISHED = {96: (0.375, 0.400), 192: (0.429, 0.421), 336: (0.484, 0.458), 720: (0.498, 0.482)}
 # The reference long-term script's settings (the TimeMixerConfig defaults).
@@ -72,7 +73,7 @@ def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
         overrides[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     cfg = build_config(TimeMixerConfig, overrides)
-    data = load_data(cfg, "etth1", None)
+    data = load_data(cfg, builtin_source("etth1"))
     result = fit(cfg, data, LocalContext("auto"))
     return {"test_mse": result.metrics["test_mse"], "test_mae": result.metrics["test_mae"],
             "val_mse": result.metrics["val_mse"], "fit_seconds": result.metrics["fit_seconds"],

@@ -54,6 +54,7 @@ from trainables.config import TrainConfig, build_config  # noqa: E402
 from trainables.context import LocalContext, TrainContext, pick_device  # noqa: E402
 from trainables.loop import DivergenceCheck, StepSchedule, _autocast, make_optimizer, optimizer_step  # noqa: E402
 from trainables.registry import FAMILIES, get_spec  # noqa: E402
+from data.source import builtin_source
 
 # model -> (dataset, config overrides). TimeMixer: the reference ETTh1 settings (pred 96),
 # the TimeMixerConfig defaults, as in loop_overhead.py; bearing: the small model, no
@@ -258,7 +259,7 @@ def variant_rows(model: str, variants: list[str], device: torch.device, warmup: 
                  batch_size: int | None) -> list[dict[str, Any]]:
     """One row per variant; a failing variant records its error and the rest go on."""
     cfg, dataset = model_config(model, batch_size)
-    data = get_spec(model).load_data(cfg, dataset, None)
+    data = get_spec(model).load_data(cfg, builtin_source(dataset))
     rows = []
     for variant in variants:
         precision, compile_mode = VARIANTS[variant]
@@ -289,7 +290,7 @@ def ddp_rows(device: torch.device, warmup: int, steps: int, batch_size: int | No
     """TimeMixer fp32 eager: bare model against DDP at world size 1 (the wrapper's own
     cost: bucketing, the all-reduce hooks and the forward_all routing through __call__)."""
     cfg, dataset = model_config("timemixer", batch_size)
-    data = get_spec("timemixer").load_data(cfg, dataset, None)
+    data = get_spec("timemixer").load_data(cfg, builtin_source(dataset))
     backend = "nccl" if device.type == "cuda" else "gloo"
     rows: list[dict[str, Any]] = []
     try:

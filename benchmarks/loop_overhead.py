@@ -25,6 +25,7 @@ from data.windows import keep_batch  # noqa: E402
 from trainables.config import build_config  # noqa: E402
 from trainables.context import LocalContext  # noqa: E402
 from trainables.timemixer.task import SPEC, TimeMixerConfig, build_model, load_data, split_dataset  # noqa: E402
+from data.source import builtin_source
 
 REFERENCE_SAMPLES_PER_S = 415.0
 
@@ -69,7 +70,7 @@ def main() -> None:
     use_shared_data()
     torch.set_num_threads(args.threads)
     cfg = TimeMixerConfig()  # the reference ETTh1 settings (pred 96)
-    data = load_data(cfg, "etth1", None)
+    data = load_data(cfg, builtin_source("etth1"))
     plain, ours = [], []
     for _ in range(args.repeats):  # interleaved, so load changes hit both alike
         plain.append(plain_samples_per_s(cfg, data, args.batches))

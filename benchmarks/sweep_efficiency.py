@@ -28,12 +28,13 @@ import torch  # noqa: E402
 from benchmarks.common import table, write_report  # noqa: E402
 from benchmarks.trial_overhead import plain_loop, timed_sweep, tune_sweep, workload  # noqa: E402
 from trainables.timemixer.task import load_data  # noqa: E402
+from data.source import builtin_source
 
 
 def _timed_plain_loop(epochs: int, barrier, results) -> None:
     torch.set_num_threads(1)
     cfg = workload(epochs)
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     plain_loop(cfg, data)  # warm-up: imports, lazy initialisation
     barrier.wait()  # the timed loops start together
     results.put(plain_loop(cfg, data))
@@ -81,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = workload(args.epochs)
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     per_trial = float(np.median([plain_loop(cfg, data) for _ in range(3)]))
     slots = int(os.cpu_count() or 1)
     serial = per_trial * args.trials

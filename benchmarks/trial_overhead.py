@@ -28,6 +28,7 @@ from trainables.context import LocalContext  # noqa: E402
 from trainables.timemixer.task import (SPEC, TimeMixerConfig, build_model, load_data,  # noqa: E402
                                        predict_split, split_dataset)
 from data.windows import keep_batch  # noqa: E402
+from data.source import builtin_source
 
 
 def workload(epochs: int) -> TimeMixerConfig:
@@ -84,12 +85,12 @@ def timed_sweep(cfg: TimeMixerConfig, trials: int, workers: int, storage: str, p
     from orchestrator.sweep import run_sweep
     from search_spaces.space import Grid
 
-    run = RunOptions(model="timemixer", dataset="synthetic_wells", params=cfg, experiment="bench-overhead",
+    run = RunOptions(model="timemixer", data=builtin_source("synthetic_wells"), params=cfg, experiment="bench-overhead",
                      workers=workers)
     opts = SweepOptions(space_name="seeds", space={"seed": Grid(tuple(range(trials)))}, search="grid",
                         samples=1, concurrency=concurrency, storage=storage, trial_plots=plots,
                         name=f"overhead-w{workers}-p{int(plots)}-{int(time.time())}")
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     started_at, started = time.time(), time.perf_counter()
     summary = run_sweep(run, opts, data)
     return {**summary, "wall_s": time.perf_counter() - started, "started_at": started_at}
@@ -102,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # a trial gets one CPU; so does the baseline
     cfg = workload(args.epochs)
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     plain_loop(cfg, data), our_loop(cfg, data)  # warm-up: lazy initialisation, caches
     plain = float(np.median([plain_loop(cfg, data) for _ in range(3)]))
     ours = float(np.median([our_loop(cfg, data) for _ in range(3)]))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import table, use_shared_data, write_report
+from data.source import builtin_source
 
 BASE: dict[str, Any] = {
     "input_len": 180, "output_len": 30, "step_len": 5, "features": "S", "d_model": 32, "d_ff": 64,
@@ -101,7 +102,7 @@ def tune_best(trials: int, data: Any, seed: int, metric: str) -> dict[str, Any]:
     from trainables.config import build_config
     from trainables.timemixer.task import TimeMixerConfig
 
-    run = RunOptions(model="timemixer", dataset="volve", params=build_config(TimeMixerConfig, BASE),
+    run = RunOptions(model="timemixer", data=builtin_source("volve"), params=build_config(TimeMixerConfig, BASE),
                      experiment="volve_study")
     opts = SweepOptions(space_name="volve", space=volve(), search="tpe", samples=trials, seed=seed, metric=metric,
                         storage=tempfile.mkdtemp(prefix="volve-sweep-"), name=f"volve-tune-{int(time.time())}")

@@ -17,7 +17,9 @@ EXIT_BAD_INPUT = 2
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file: model, dataset, params, sweep, ...")
     parser.add_argument("--model", help="model family (see `datasets`)")
-    parser.add_argument("--dataset", help="dataset name")
+    parser.add_argument("--dataset", help="a built-in data set by name (see `datasets`)")
+    parser.add_argument("--data", metavar="PATH", help="your own data file or folder (layout keys: the YAML's "
+                                                       "`data:` block or --set data.KEY=VALUE)")
     parser.add_argument("--data-dir", help="directory searched first for data files")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field")
     parser.add_argument("--seed", type=int, help="training seed")
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble = sub.add_parser("ensemble", help="seed ensembles of a sweep's top-k configurations")
     ensemble.add_argument("--sweep", default="", help="the source sweep: its name or MLflow parent run id")
     ensemble.add_argument("--model", help="without --sweep: the one configuration's model family")
-    ensemble.add_argument("--dataset", help="without --sweep: its dataset")
+    ensemble.add_argument("--dataset", help="without --sweep: its built-in data set")
+    ensemble.add_argument("--data", metavar="PATH", help="without --sweep: your own data file or folder")
     ensemble.add_argument("--config", help="without --sweep: YAML run config")
     ensemble.add_argument("--smoke", action="store_true", help="without --sweep: tiny seconds-long members")
     ensemble.add_argument("--top-k", type=int, default=3, help="distinct configurations to take (default 3)")

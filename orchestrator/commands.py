@@ -48,7 +48,7 @@ def with_init_from(run: RunOptions, source: str | None) -> RunOptions:
 def load_checked(run: RunOptions) -> Any:
     """Load the dataset on the driver and dry-check the run against it (no Ray yet)."""
     spec = run.spec
-    data = spec.load_data(run.params, run.dataset, run.data_dir)
+    data = spec.load_data(run.params, run.data)
     if spec.preflight is not None:
         spec.preflight(run.params, data)
     return data

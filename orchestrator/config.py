@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from data.source import DataSource, builtin_source, user_source
 from search_spaces import get_space
 from search_spaces.space import Grid, Space, is_grid
 from trainables.config import as_dict, build_config, check
@@ -23,7 +24,7 @@ from trainables.registry import TrainableSpec, get_spec, rank_modes
 
 SEARCHES = ("tpe", "random", "grid")
 SCHEDULERS = ("fifo", "asha")
-YAML_KEYS = {"model", "dataset", "data_dir", "params", "experiment", "workers", "gpus_per_worker",
+YAML_KEYS = {"model", "dataset", "data", "data_dir", "params", "experiment", "workers", "gpus_per_worker",
              "cpus_per_worker", "sweep"}
 SWEEP_KEYS = {"space", "search", "scheduler", "samples", "concurrency", "time_budget", "name", "storage", "metric",
               "seed", "trial_plots", "max_failures"}
@@ -36,9 +37,8 @@ class RunOptions:
     """What one training run (or every trial of a sweep) is made of."""
 
     model: str
-    dataset: str
+    data: DataSource
     params: Any  # the family's frozen config dataclass
-    data_dir: str | None = None
     experiment: str = "orchestrator"
     workers: int = 1
     gpus_per_worker: float = 0.0
@@ -48,6 +48,11 @@ class RunOptions:
     @property
     def spec(self) -> TrainableSpec:
         return get_spec(self.model)
+
+    @property
+    def dataset(self) -> str:
+        """The data set's name: a built-in set's, or the user's (file stem or data.name)."""
+        return self.data.name
 
     @property
     def distributed(self) -> bool:
@@ -126,18 +131,20 @@ def resolve_run(args: Any) -> RunOptions:
     if not model:
         raise ConfigError("--model: required (or 'model:' in the --config file)")
     spec = get_spec(str(model))
-    dataset = str(_pick(args.dataset, file, "dataset", spec.default_dataset))
-    if dataset not in spec.datasets:
-        raise ConfigError(f"--dataset: model {spec.name!r} supports {list(spec.datasets)}, got {dataset!r}")
     file_params = file.get("params") or {}
     if not isinstance(file_params, dict):
         raise ConfigError(f"{args.config}: 'params' must be a mapping")
+    overrides = parse_set(args.set)
+    data_dir = _pick(getattr(args, "data_dir", None), file, "data_dir", None)
+    data = resolve_data(args, file, spec, {k[len("data."):]: v for k, v in overrides.items()
+                                          if k.startswith("data.")}, data_dir)
     values: dict[str, Any] = {}
     if getattr(args, "smoke", False):
         values.update(spec.smoke_overrides)
     values.update(file_params)
     params = build_config(spec.config_cls, values, source=str(args.config or "--config"))
-    params = build_config(spec.config_cls, parse_set(args.set), source="--set", base=params)
+    params = build_config(spec.config_cls, {k: v for k, v in overrides.items() if not k.startswith("data.")},
+                          source="--set", base=params)
     if getattr(args, "seed", None) is not None:
         params = dataclasses.replace(params, seed=args.seed)
     workers = int(_pick(getattr(args, "workers", None), file, "workers", 1))
@@ -147,10 +154,37 @@ def resolve_run(args: Any) -> RunOptions:
     check(gpus >= 0, "--gpus-per-worker", "a number >= 0", gpus)
     check(cpus > 0, "--cpus-per-worker", "a number > 0", cpus)
     experiment = str(_pick(getattr(args, "experiment", None), file, "experiment", "orchestrator"))
-    data_dir = _pick(getattr(args, "data_dir", None), file, "data_dir", None)
-    return RunOptions(model=spec.name, dataset=dataset, params=params, data_dir=data_dir,
-                      experiment=experiment, workers=workers, gpus_per_worker=gpus, cpus_per_worker=cpus,
+    return RunOptions(model=spec.name, data=data, params=params, experiment=experiment, workers=workers, gpus_per_worker=gpus, cpus_per_worker=cpus,
                       address=getattr(args, "address", None))
+
+
+def resolve_data(args: Any, file: dict[str, Any], spec: TrainableSpec, set_keys: dict[str, Any],
+                 data_dir: str | None) -> DataSource:
+    """The run's data: a built-in set (``--dataset``) or the user's own file or folder
+    (``--data PATH``, or ``data: {path: ...}`` in the YAML), with its layout keys
+    from the YAML's ``data:`` block refined by ``--set data.KEY=VALUE``."""
+    block = file.get("data") or {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{args.config}: 'data' must be a mapping of layout keys (path, time, target, ...)")
+    keys = {**block, **set_keys}
+    path = getattr(args, "data", None) or keys.pop("path", None)
+    keys.pop("path", None)
+    name = str(keys.pop("name", "") or "")
+    dataset = _pick(getattr(args, "dataset", None), file, "dataset", None)
+    if path:
+        if getattr(args, "dataset", None):
+            raise ConfigError("--data: give --dataset (a built-in set) or --data (your own file), not both")
+        if not spec.data_keys:
+            raise ConfigError(f"--data: model {spec.name!r} reads only its built-in sets {list(spec.datasets)}")
+        return user_source(path, keys, spec.data_keys, name=name, data_dir=data_dir)
+    if keys:
+        first = sorted(keys)[0]
+        raise ConfigError(f"data.{first}: layout keys describe your own file; give --data PATH (or data.path)")
+    dataset = str(dataset or spec.default_dataset)
+    if dataset not in spec.datasets:
+        raise ConfigError(f"--dataset: model {spec.name!r} supports {list(spec.datasets)}, got {dataset!r}"
+                          " (or give your own file with --data PATH)")
+    return builtin_source(dataset, data_dir)
 
 
 def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.source import DataSource, builtin_source
 from orchestrator import tracking
 from orchestrator.config import RunOptions, SweepOptions
 from orchestrator.train import WEIGHTS_FILE, progress
@@ -191,6 +192,15 @@ def _plot(rows: list[dict], rules: dict[str, dict], metric: str):
     return fig
 
 
+def source_of(tags: dict[str, str], data_dir: str | None) -> DataSource:
+    """The data a sweep or ensemble parent run read, from its tags: the recorded
+    source (a user's file with its layout keys), else the built-in set it names."""
+    if tracking.DATA_SOURCE_TAG in tags:
+        source = DataSource.from_dict(json.loads(tags[tracking.DATA_SOURCE_TAG]))
+        return dataclasses.replace(source, data_dir=data_dir or source.data_dir)
+    return builtin_source(tags["orch.dataset"], data_dir)
+
+
 def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | None, address: str | None,
                  single: RunOptions | None = None) -> dict[str, Any]:
     """The whole `ensemble` command; returns a summary for printing.
@@ -204,26 +214,27 @@ def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | 
     uri = tracking.resolve_tracking_uri()
     if opts.source:
         parent = find_sweep(uri, opts.source)
-        model, dataset = parent.data.tags["orch.model"], parent.data.tags["orch.dataset"]
+        model, source = parent.data.tags["orch.model"], source_of(parent.data.tags, data_dir)
         configs = top_configs(uri, parent, model, opts.top_k)
         source_name, source_tags = parent.info.run_name, {"orch.source_sweep": parent.info.run_id}
         experiment = experiment or tracking.client(uri).get_experiment(parent.info.experiment_id).name
     elif single is not None:
-        model, dataset = single.model, single.dataset
+        model, source = single.model, single.data
         configs = [{k: v for k, v in as_dict(single.params).items() if k != "seed"}]
-        source_name, source_tags = f"{model}-{dataset}", {}
+        source_name, source_tags = f"{model}-{source.name}", {}
         experiment = experiment or single.experiment
     else:
         raise ConfigError("ensemble: give --sweep NAME, or --model (and --dataset) for one configuration")
     spec, adapter = get_spec(model), get_adapter(model)
     overrides = dict(opts.overrides)
     bases = tuple(build_config(spec.config_cls, {**c, **overrides}, source="--set") for c in configs)
-    data = spec.load_data(bases[0], dataset, data_dir)
+    data = spec.load_data(bases[0], source)
+    dataset = source.name
     if spec.preflight is not None:
         for base in bases:
             spec.preflight(base, data)
     name = opts.name or f"ensemble-{source_name}-{len(opts.seeds)}seeds"
-    run = RunOptions(model=model, dataset=dataset, params=bases[0], data_dir=data_dir, experiment=experiment,
+    run = RunOptions(model=model, data=source, params=bases[0], experiment=experiment,
                      address=address)
     space = {"member_rank": Grid(tuple(range(len(bases)))), "seed": Grid(opts.seeds)}
     sweep_opts = SweepOptions(space_name="seeds", space=space, search="grid", samples=1,
@@ -286,7 +297,8 @@ def run_export(source: str, rule: str, registered_name: str, data_dir: str | Non
     """`export`: re-load a finished ensemble's members and export them as one model."""
     uri = tracking.resolve_tracking_uri()
     parent = find_sweep(uri, source, kind="ensemble")
-    model, dataset = parent.data.tags["orch.model"], parent.data.tags["orch.dataset"]
+    model, source = parent.data.tags["orch.model"], source_of(parent.data.tags, data_dir)
+    dataset = source.name
     spec, adapter = get_spec(model), get_adapter(model)
     client = tracking.client(uri)
     first = client.search_runs([parent.info.experiment_id],
@@ -295,7 +307,7 @@ def run_export(source: str, rule: str, registered_name: str, data_dir: str | Non
         raise ConfigError(f"--ensemble: {source!r} has no members")
     config = json.loads(Path(client.download_artifacts(first[0].info.run_id, "model/config.json")).read_text())
     cfg = build_config(spec.config_cls, config, source="member config")
-    data = spec.load_data(cfg, dataset, data_dir)
+    data = spec.load_data(cfg, source)
     members = evaluate_members(uri, parent.info.run_id, parent.info.experiment_id, model, data)
     rules = combine_members(members, adapter, (0.5, 0.3, 0.2))
     key = _rule_key(rule)

@@ -21,9 +21,10 @@ from typing import Any
 import ray
 from ray import tune
 
+from data.source import DataSource
 from orchestrator import cluster, faults, tracking
 from orchestrator.config import RunOptions, SweepOptions
-from orchestrator.train import (TuneTrialContext, WorkerJob, log_fit_result, log_run_start, make_trainer,
+from orchestrator.train import (TuneTrialContext, WorkerJob, log_data_source, log_fit_result, log_run_start, make_trainer,
                                 progress)
 from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform, grid_size
 from trainables.config import as_dict, build_config
@@ -87,7 +88,7 @@ class TrialJob:
     """What every trial of a sweep shares (pickled once into the trial function)."""
 
     model: str
-    dataset: str
+    data: DataSource
     base_params: Any
     uri: str
     experiment_id: str
@@ -113,7 +114,7 @@ def ranking(spec: Any, opts: SweepOptions) -> tuple[str, str]:
 
 
 def _run_options(job: TrialJob, params: Any) -> RunOptions:
-    return RunOptions(model=job.model, dataset=job.dataset, params=params, workers=job.workers,
+    return RunOptions(model=job.model, data=job.data, params=params, workers=job.workers,
                       gpus_per_worker=job.gpus_per_worker, cpus_per_worker=job.cpus_per_worker)
 
 
@@ -225,7 +226,7 @@ def total_trials(opts: SweepOptions) -> int:
 
 def _save_state(path: Path, run: RunOptions, opts: SweepOptions, parent_run_id: str, uri: str) -> None:
     state = {
-        "model": run.model, "dataset": run.dataset, "data_dir": run.data_dir, "experiment": run.experiment,
+        "model": run.model, "data": run.data.as_dict(), "experiment": run.experiment,
         "params": as_dict(run.params), "workers": run.workers, "gpus_per_worker": run.gpus_per_worker,
         "cpus_per_worker": run.cpus_per_worker,
         "sweep": {k: v for k, v in asdict(opts).items() if k != "space"},
@@ -244,8 +245,8 @@ def load_state(name_or_path: str, storage: str) -> tuple[RunOptions, SweepOption
             state = json.loads((path / STATE_FILE).read_text())
             spec = get_spec(state["model"])
             params = build_config(spec.config_cls, state["params"], source=str(path / STATE_FILE))
-            run = RunOptions(model=state["model"], dataset=state["dataset"], params=params,
-                             data_dir=state["data_dir"], experiment=state["experiment"],
+            run = RunOptions(model=state["model"], data=DataSource.from_dict(state["data"]), params=params,
+                             experiment=state["experiment"],
                              workers=state["workers"], gpus_per_worker=state["gpus_per_worker"],
                              cpus_per_worker=state["cpus_per_worker"])
             sweep = dict(state["sweep"])
@@ -292,6 +293,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
             "orch.search": opts.search, "orch.scheduler": opts.scheduler, "orch.space": opts.space_name,
             "orch.data_checksum": getattr(data, "checksum", ""), tracking.METRIC_TAG: metric,
         })
+        log_data_source(uri, parent_run_id, run, data)
         tracking.log_params(uri, parent_run_id, {
             "model": run.model, "dataset": run.dataset, "space": opts.space_name, "search": opts.search,
             "scheduler": opts.scheduler, "samples": opts.samples, "trials": total, "workers": run.workers,
@@ -301,7 +303,7 @@ def run_sweep(run: RunOptions, opts: SweepOptions, data: Any, resume: bool = Fal
         _save_state(path, run, opts, parent_run_id, uri)
     else:
         tracking.client(uri).update_run(parent_run_id, status="RUNNING")
-    job = TrialJob(run.model, run.dataset, run.params, uri, experiment_id, parent_run_id, name, opts.storage,
+    job = TrialJob(run.model, run.data, run.params, uri, experiment_id, parent_run_id, name, opts.storage,
                    run.workers, run.gpus_per_worker, run.cpus_per_worker, opts.trial_plots, bases,
                    "member" if kind == "ensemble" else "trial", faults.current(), opts.max_failures, metric)
     trainable = _trainable(job, ray.put(data), run)

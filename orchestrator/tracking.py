@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -28,6 +28,7 @@ PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "orch.kind"  # sweep | trial | train | ensemble | member | pack | instance
 METRIC_TAG = "orch.metric"  # on a sweep's parent run: the metric its trials were ranked on
 MEMBER_RANK_TAG = "orch.member_rank"  # on an ensemble member: the rank of the configuration it trains
+DATA_SOURCE_TAG = "orch.data_source"  # JSON of the data.source.DataSource a run or sweep read
 MAX_PARAM_CHARS = 6000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +152,20 @@ def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int |
 def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
     """Set string tags on a run."""
     client(uri).log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+
+def log_dataset(uri: str, run_id: str, name: str, digest: str, source: str, schema: Mapping[str, Any] | None = None,
+                context: str = "training") -> None:
+    """Record the data set a run read with MLflow's dataset tracking (name, digest,
+    source, schema), so the UI's Datasets column and ``search_runs`` show it.
+
+    ``source`` is a path or URL; ``schema`` the columns and keys that describe its
+    layout. The same (name, digest) logged twice to one run is stored once.
+    """
+    dataset = Dataset(name=name, digest=(digest or "unknown")[:36], source_type="local" if "://" not in source
+                      else source.split("://", 1)[0], source=json.dumps({"uri": source}),
+                      schema=json.dumps(dict(schema or {}), default=str))
+    client(uri).log_inputs(run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])
 
 
 def log_figure(uri: str, run_id: str, figure: Any, artifact_file: str) -> None:

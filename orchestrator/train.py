@@ -34,14 +34,29 @@ def data_checksum(data: Any) -> str:
     return str(getattr(data, "checksum", "") or "unknown")
 
 
+def log_data_source(uri: str, run_id: str, run: RunOptions, data: Any) -> None:
+    """The data set a run read: the ``orch.data_source`` tag (enough to load it
+    again: path or built-in name, layout keys) and MLflow's dataset tracking
+    (name, digest, source, schema)."""
+    from data.registry import get_info
+
+    source = run.data
+    where = source.path or get_info(source.name).source or f"generated:{source.name}"
+    schema = {"keys": source.options, **dict(getattr(data, "schema", None) or {})}
+    tracking.set_tags(uri, run_id, {tracking.DATA_SOURCE_TAG: source.to_json()})
+    tracking.log_dataset(uri, run_id, source.name, data_checksum(data), where, schema)
+
+
 def log_run_start(uri: str, run_id: str, run: RunOptions, params: Any, data: Any) -> None:
-    """Params = the full resolved config; tags = seed, data checksum, code version."""
+    """Params = the full resolved config; tags = seed, data checksum, code version;
+    the data set as an MLflow dataset input."""
     tracking.log_params(uri, run_id, {"model": run.model, "dataset": run.dataset, **as_dict(params),
                                       "workers": run.workers, "gpus_per_worker": run.gpus_per_worker})
     tracking.set_tags(uri, run_id, {
         "orch.model": run.model, "orch.dataset": run.dataset, "orch.seed": params.seed,
         "orch.data_checksum": data_checksum(data), "orch.config_digest": tracking.config_digest(as_dict(params)),
     })
+    log_data_source(uri, run_id, run, data)
 
 
 def log_fit_result(uri: str, run_id: str, spec: TrainableSpec, params: Any, data: Any, result: FitResult,

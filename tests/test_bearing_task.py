@@ -13,6 +13,7 @@ from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoin
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
+from data.source import builtin_source
 
 DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
@@ -33,7 +34,7 @@ def tiny_run():
     values = {**SPEC.smoke_overrides, "test_snr_db": [0.0, -4.0], "label_fraction": 0.5,
               "max_windows_per_class": 16, "max_train_batches": 2, "tsne_points": 40}
     cfg = build_config(BearingConfig, values)
-    data = SPEC.load_data(cfg, "cwru", str(DATA))
+    data = SPEC.load_data(cfg, builtin_source("cwru", str(DATA)))
     ctx = LocalContext(device="cpu")
     return SPEC.fit(cfg, data, ctx), data, ctx
 
@@ -86,7 +87,7 @@ def test_noisy_validation_picks_the_kept_epoch():
     values = {**SPEC.smoke_overrides, "pretrain_epochs": 0, "epochs": 3, "max_windows_per_class": 16,
               "max_train_batches": 2, "tsne_points": 0, "select_on": "val_noisy_acc", "val_snr_db": -4.0}
     cfg = build_config(BearingConfig, values)
-    result = SPEC.fit(cfg, SPEC.load_data(cfg, "cwru", str(DATA)), LocalContext(device="cpu"))
+    result = SPEC.fit(cfg, SPEC.load_data(cfg, builtin_source("cwru", str(DATA))), LocalContext(device="cpu"))
     scores = [h["val_noisy_acc"] for h in result.history]
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
     assert result.metrics["best_epoch"] == 1 + scores.index(max(scores))

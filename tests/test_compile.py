@@ -14,6 +14,7 @@ from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.loop import run_loop
 from trainables.timemixer.task import SPEC, TimeMixerConfig, fit, load_data
+from data.source import builtin_source
 
 
 def _require_cpp_compiler() -> None:
@@ -82,7 +83,7 @@ def test_timemixer_trains_through_torch_compile(tmp_path):
     for mode in ("none", "default"):
         cfg = build_config(TimeMixerConfig, {**SPEC.smoke_overrides, **small, "compile": mode})
         ctx = LocalContext("cpu", checkpoint_root=tmp_path / mode)
-        runs[mode] = fit(cfg, load_data(cfg, "synthetic_wells", None), ctx)
+        runs[mode] = fit(cfg, load_data(cfg, builtin_source("synthetic_wells")), ctx)
     eager, compiled = runs["none"], runs["default"]
     assert counters["stats"]["unique_graphs"] >= 1
     assert len(compiled.history) == len(eager.history) == 2

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from orchestrator.__main__ import main
 from trainables.ensemble import combine, greedy_selection, rank_weights, spread
+from data.source import builtin_source
 
 
 def _mse(truth):
@@ -92,7 +93,7 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     # the exported model equals the in-process ensemble on raw input
     cfg = build_config(SPEC.config_cls, json.loads(open(client.download_artifacts(
         members[0].info.run_id, "model/config.json")).read()))
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     evaluated = evaluate_members(mlflow_uri, parent.info.run_id, parent.info.experiment_id, "timemixer", data)
     ensemble_json = json.loads(open(client.download_artifacts(parent.info.run_id, "ensemble.json")).read())
     weights = np.array(ensemble_json["rules"]["greedy"]["weights"])
@@ -143,7 +144,7 @@ def test_rest_scoring_server_answers(mlflow_uri, tmp_path):
     from trainables.timemixer.task import SPEC, fit, load_data
 
     cfg = build_config(SPEC.config_cls, {**SPEC.smoke_overrides, "epochs": 1})
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     states = [fit(build_config(SPEC.config_cls, {"seed": s}, base=cfg), data, LocalContext("cpu")).model.state_dict()
               for s in (0, 1)]
     pipeline = serving(cfg, data)

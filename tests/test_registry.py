@@ -14,6 +14,7 @@ from search_spaces import get_space, space_names
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.registry import get_spec, kept_epoch, names, rank_modes
+from data.source import builtin_source
 
 FAMILIES = names()
 
@@ -37,7 +38,7 @@ def test_smoke_fit_without_ray(family):
     torch.set_num_threads(1)
     spec = get_spec(family)
     cfg = build_config(spec.config_cls, dict(spec.smoke_overrides))
-    data = spec.load_data(cfg, spec.default_dataset, None)
+    data = spec.load_data(cfg, builtin_source(spec.default_dataset))
     if spec.preflight:
         spec.preflight(cfg, data)
     ctx = LocalContext("cpu")
@@ -88,7 +89,7 @@ def test_seed_ensemble_and_export_round_trip_without_ray(family, tmp_path):
     torch.set_num_threads(1)
     spec, adapter = get_spec(family), get_adapter(family)
     base = build_config(spec.config_cls, dict(spec.smoke_overrides))
-    data = spec.load_data(base, spec.default_dataset, None)
+    data = spec.load_data(base, builtin_source(spec.default_dataset))
     members = []
     for seed in (0, 1):
         cfg = build_config(spec.config_cls, {"seed": seed}, base=base)

@@ -19,6 +19,7 @@ from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.seasonal_gru import task
 from trainables.seasonal_gru.model import RecurrentForecaster
+from data.source import builtin_source
 
 DATA_ROOT = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_fr = pytest.mark.skipif(not (DATA_ROOT / "epf" / "FR.csv").is_file(), reason="FR.csv not present")
@@ -136,7 +137,7 @@ def test_tiny_fit_under_local_context(one_thread, tmp_path):
     spec = task.SPEC
     cfg = build_config(spec.config_cls, {**spec.smoke_overrides, "lambda_s": 0.05, "lambda_maxmin": 0.05,
                                          "checkpoint_every": 1})
-    data = spec.load_data(cfg, spec.default_dataset, str(DATA_ROOT))
+    data = spec.load_data(cfg, builtin_source(spec.default_dataset, str(DATA_ROOT)))
     ctx = LocalContext(device="cpu", checkpoint_root=tmp_path)
     result = spec.fit(cfg, data, ctx)
     for key in ("val_loss", "test_rmse", "test_mae", "test_mae_max", "test_mae_min", "test_naive_rmse"):
@@ -165,7 +166,7 @@ def test_exported_ensemble_forecasts_from_raw_rows_what_its_members_forecast(one
 
     spec = task.SPEC
     base = build_config(spec.config_cls, {**spec.smoke_overrides, "exogenous": exogenous})
-    data = spec.load_data(base, spec.default_dataset, str(DATA_ROOT))
+    data = spec.load_data(base, builtin_source(spec.default_dataset, str(DATA_ROOT)))
     configs, states, forecasts = [], [], []
     for seed in (0, 1):
         cfg = build_config(spec.config_cls, {"seed": seed}, base=base)
@@ -212,7 +213,7 @@ def test_config_is_frozen():
 @needs_fr
 def test_windows_keep_targets_inside_their_split():
     cfg = task.SeasonalGRUConfig()
-    data = task.load_data(cfg, "epf_fr", str(DATA_ROOT))
+    data = task.load_data(cfg, builtin_source("epf_fr", str(DATA_ROOT)))
     train = task.split_dataset(cfg, data, "train", cfg.train_stride)
     ends = train.starts.numpy() + cfg.input_len + cfg.horizon
     assert ends.max() <= data.splits["train"][1] and train.starts.min().item() >= max(cfg.price_lags)

@@ -13,6 +13,7 @@ from trainables.errors import ConfigError
 from trainables.timemixer.model import (DFTDecomposition, MovingAvgDecomposition, RevIN, TimeMixer,
                                         TimeMixerShape, count_parameters)
 from trainables.timemixer.task import SPEC, TimeMixerConfig, fit, load_data
+from data.source import builtin_source
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_config_rejects_bad_values(key, value, message):
 
 def test_tiny_fit_learns_synthetic_wells():
     cfg = build_config(TimeMixerConfig, {**SPEC.smoke_overrides, "epochs": 3, "max_train_batches": 0})
-    data = load_data(cfg, "synthetic_wells", None)
+    data = load_data(cfg, builtin_source("synthetic_wells"))
     ctx = LocalContext("cpu")
     result = fit(cfg, data, ctx)
     assert len(ctx.history) == 3

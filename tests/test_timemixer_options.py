@@ -22,6 +22,7 @@ from trainables.errors import ConfigError
 from trainables.timemixer.augment import PanelWindows, mix, mixup_pairs
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
 from trainables.timemixer.task import (SPEC, TimeMixerConfig, build_model, fit, load_data, load_initial_weights,
+from data.source import builtin_source
                                        panel_windows, prepare)
 
 TINY = {**SPEC.smoke_overrides, "epochs": 2, "max_train_batches": 4}
@@ -109,14 +110,14 @@ def test_features_have_no_future_leakage():
 
 
 def test_default_config_uses_the_data_unchanged():
-    data = load_data(TimeMixerConfig(), "synthetic_wells", None)
+    data = load_data(TimeMixerConfig(), builtin_source("synthetic_wells"))
     prepared = prepare(TimeMixerConfig(), data)
     assert prepared.inputs is data.values and prepared.targets is data.values and prepared.marks is None
     assert prepare(TimeMixerConfig(use_marks=True), data).marks is data.marks
 
 
 def test_quantile_outputs_are_ordered_after_training():
-    data = load_data(TimeMixerConfig(), "synthetic_wells", None)
+    data = load_data(TimeMixerConfig(), builtin_source("synthetic_wells"))
     cfg = build_config(TimeMixerConfig, {**TINY, "loss": "quantile", "epochs": 3, "max_train_batches": 6})
     result = fit(cfg, data, LocalContext("cpu"))
     q = result.outputs["test_quantiles"]
@@ -148,7 +149,7 @@ def test_multitask_heads_and_series_embedding_shapes():
 
 
 def test_init_from_loads_weights_and_rejects_other_architectures(tmp_path):
-    data = load_data(TimeMixerConfig(), "synthetic_wells", None)
+    data = load_data(TimeMixerConfig(), builtin_source("synthetic_wells"))
     cfg = build_config(TimeMixerConfig, TINY)
     first = build_model(cfg, data)
     (tmp_path / "model").mkdir()

@@ -42,10 +42,11 @@ class TrainableSpec:
 
     name: str
     config_cls: type
-    datasets: tuple[str, ...]
+    datasets: tuple[str, ...]  # the built-in sets it reads by name
     default_dataset: str
     # Runs once on the driver; the result is shipped to trials via the object store.
-    load_data: Callable[[Any, str, str | None], Any]
+    # Takes a built-in set or the user's own file alike (a data.source.DataSource).
+    load_data: Callable[[Any, Any], Any]
     fit: Callable[[Any, Any, TrainContext], FitResult]
     # Figures worth looking at for one finished run: {artifact file name: figure}.
     plots: Callable[[FitResult, Any], Mapping[str, Any]]
@@ -59,6 +60,9 @@ class TrainableSpec:
     # Configs that make a run finish in seconds: used by `--smoke` and the tests.
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Layout keys a user's own data set (`--data PATH`) may set: key -> what it means.
+    # Empty: the family reads only its built-in sets.
+    data_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 def rank_modes(spec: TrainableSpec) -> dict[str, str]:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from data.source import DataSource
 from data.bearing import (BearingData, SplitSpec, effective_number_weights, labelled_subset, load_cwru,
                           load_excel_folders)
 from data.errors import DataError
@@ -168,8 +169,9 @@ def excel_root(data_dir: str | None) -> Path:
                     f"{', '.join(str(r) for r in data_roots(data_dir))}; pass --data-dir")
 
 
-def load_data(cfg: BearingConfig, dataset: str, data_dir: str | None) -> BearingData:
+def load_data(cfg: BearingConfig, source: DataSource) -> BearingData:
     """Read, resample, block and window the data set once (on the driver)."""
+    dataset, data_dir = source.name, source.data_dir
     if dataset == "cwru":
         return load_cwru(data_dir, split_spec(cfg))
     if dataset == "bearing_excel":

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from data.source import DataSource
 from data.epf import EpfData, load_epf, persistence
 from data.windows import WindowDataset, keep_batch, require_windows, window_starts
 from trainables import losses
@@ -140,11 +141,11 @@ class SeasonalGRUConfig(TrainConfig):
                 "min": self.lambda_maxmin if tied else self.lambda_min, "var": self.lambda_var}
 
 
-def load_data(cfg: SeasonalGRUConfig, dataset: str, data_dir: str | None) -> EpfData:
+def load_data(cfg: SeasonalGRUConfig, source: DataSource) -> EpfData:
     """FR.csv over the paper's periods with eq. 26 fitted on the training rows."""
-    if dataset != "epf_fr":
-        raise ValueError(f"seasonal_gru has no loader for dataset {dataset!r}")
-    return load_epf(data_dir, cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
+    if source.name != "epf_fr":
+        raise ValueError(f"seasonal_gru has no loader for dataset {source.name!r}")
+    return load_epf(source.data_dir, cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
 
 
 def model_features(cfg: SeasonalGRUConfig, data: EpfData) -> np.ndarray:

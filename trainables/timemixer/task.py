@@ -16,6 +16,7 @@ from data.errors import DataError
 from data.ett import load_ett
 from data.features import FeatureOptions, PreprocessOptions, engineered_features, preprocess_series
 from data.forecasting import ForecastData
+from data.source import DataSource
 from data.scalers import Scaler, fit_scaler
 from data.synthetic import load_synthetic_wells
 from data.volve import load_volve, panel_series
@@ -163,8 +164,9 @@ TimeMixerConfig.REJECTED_KEYS = {
 }
 
 
-def load_data(cfg: TimeMixerConfig, dataset: str, data_dir: str | None) -> ForecastData:
-    """Read and scale the dataset once (on the driver)."""
+def load_data(cfg: TimeMixerConfig, source: DataSource) -> ForecastData:
+    """Read and scale the data set once (on the driver)."""
+    dataset, data_dir = source.name, source.data_dir
     if dataset in ("etth1", "ettm1"):
         return load_ett(dataset, data_dir, target=cfg.target, features=cfg.features, scaler=cfg.scaler)
     if dataset == "synthetic_wells":
