@@ -18,6 +18,21 @@ def data_dir() -> Path:
     return Path(os.environ["ORCH_DATA_DIR"])
 
 
+def require_data(name: str, relative: str | None = None) -> Path:
+    """The built-in data set ``name`` found by the project's own lookup (data dir,
+    ``$ORCH_DATA_DIR``, user cache): the path of its file ``relative`` (default: its
+    first file). Skips the test, naming the command that fetches it, when absent:
+    a fresh clone has no ../shared beside it."""
+    from data.errors import DataError
+    from data.registry import find_file, get_info
+
+    info = get_info(name)
+    try:
+        return find_file(relative or next(iter(info.files)))
+    except DataError:
+        pytest.skip(f"needs data set {name!r}: run `python -m orchestrator datasets fetch {name}`")
+
+
 @pytest.fixture
 def mlflow_uri(tmp_path, monkeypatch) -> str:
     """A fresh sqlite MLflow store, set as MLFLOW_TRACKING_URI for the test."""
