@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from data.errors import DataError
 from data.source import DataSource, builtin_source, user_source
 from search_spaces import get_space
 from search_spaces.space import Grid, Space, is_grid
@@ -174,6 +175,8 @@ def resolve_data(args: Any, file: dict[str, Any], spec: TrainableSpec, set_keys:
     if path:
         if getattr(args, "dataset", None):
             raise ConfigError("--data: give --dataset (a built-in set) or --data (your own file), not both")
+        if not Path(path).expanduser().exists():
+            raise DataError(f"--data: {Path(path).expanduser()} does not exist")
         if not spec.data_keys:
             raise ConfigError(f"--data: model {spec.name!r} reads only its built-in sets {list(spec.datasets)}")
         return user_source(path, keys, spec.data_keys, name=name, data_dir=data_dir)
