@@ -109,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--data-dir", help="directory searched first for data files")
     datasets.add_argument("--check", action="store_true", help="verify sha256 checksums")
     datasets.set_defaults(func=commands.datasets)
+    datasets_sub = datasets.add_subparsers(dest="datasets_command", metavar="{fetch}")
+    fetch = datasets_sub.add_parser(
+        "fetch", help="download built-in datasets into the user cache (sha256-verified)",
+        description="Download every file of the named built-in datasets into the user cache "
+                    "($XDG_CACHE_HOME/ray-orchestrator/data), verify sha256, print licence and citation.")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset names (see `datasets`), or `all`")
+    fetch.add_argument("--mirror", default=None,
+                       help="base URL with the same layout as a data root (default: $ORCH_DATA_MIRROR, "
+                            "else each file's public URL)")
+    fetch.set_defaults(func=commands.datasets_fetch)
 
     for extra in commands.extra_commands():
         extra.register(sub)

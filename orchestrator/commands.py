@@ -6,12 +6,14 @@ import argparse
 import dataclasses
 import importlib
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from data.errors import DataError
-from data.registry import DATASETS, check_dataset
+from data.fetch import human_size
+from data.registry import DATASETS, cache_dir, check_dataset
 from orchestrator import tracking
 from orchestrator.config import RunOptions, resolve_run, resolve_sweep
 from trainables.errors import ConfigError
@@ -177,26 +179,60 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def datasets(args: argparse.Namespace) -> int:
+    """List the model families, then every built-in data set: whether its files are
+    present and where, its size, source and licence (``--check``: verify sha256)."""
     print("models:")
     for name in names():
         spec = get_spec(name)
         print(f"  {name:14s} datasets: {', '.join(spec.datasets)}  ({spec.description})")
     print("datasets:")
+    print(f"  {'name':16s} {'state':10s} {'files':>6s} {'size':>9s}  where")
     for name, info in sorted(DATASETS.items()):
         if info.synthetic:
-            print(f"  {name:16s} generated  {info.description}")
+            print(f"  {name:16s} {'generated':10s} {'-':>6s} {'-':>9s}  no files: {info.description}")
             continue
         statuses = check_dataset(name, args.data_dir, verify=args.check)
-        found = sum(s.status != "missing" for s in statuses)
+        found = [s for s in statuses if s.status != "missing"]
         bad = [s for s in statuses if s.status not in ("ok", "unchecked", "missing")]
-        state = "ok" if found == len(statuses) and not bad else ("MISSING" if found == 0 else "INCOMPLETE")
+        state = "ok" if len(found) == len(statuses) else ("MISSING" if not found else "INCOMPLETE")
         if bad:
             state = "CHECKSUM MISMATCH"
-        print(f"  {name:16s} {state:10s} {found}/{len(statuses)} files  {info.description}")
+        roots = sorted({str(_root_of(s.path, s.relative)) for s in found})
+        where = "; ".join(roots) if roots else f"not found: `python -m orchestrator datasets fetch {name}`"
+        print(f"  {name:16s} {state:10s} {f'{len(found)}/{len(statuses)}':>6s} {human_size(info.size):>9s}  {where}")
+        print(f"      {info.description}")
+        print(f"      source: {info.source}")
+        print(f"      licence: {info.licence or 'not stated'}")
         for status in statuses:
-            if status.status != "ok":
-                where = status.path or f"not found; get it from {info.source}"
-                print(f"      {status.relative}: {status.status} ({where})")
+            if status.status not in ("ok", "unchecked") and found:
+                print(f"      {status.relative}: {status.status}" + (f" ({status.path})" if status.path else ""))
+    return 0
+
+
+def _root_of(path: Path, relative: str) -> Path:
+    """The data root a file was found under (``path`` minus its relative part)."""
+    return path.parents[len(Path(relative).parts) - 1]
+
+
+def datasets_fetch(args: argparse.Namespace) -> int:
+    """``datasets fetch NAME...``: download built-in sets into the user cache, then
+    print each set's licence and what to cite."""
+    from data.fetch import attribution, fetch_dataset, mirror_url, resolve_names
+
+    mirror = mirror_url(args.mirror)
+    for name in resolve_names(args.names):
+        info = DATASETS[name]
+        if info.synthetic:
+            print(f"{name}: generated on the fly; it needs no download")
+            continue
+        origin = f" from {mirror}" if mirror else ""
+        print(f"{name}: {len(info.files)} file(s), {human_size(info.size)}, into {cache_dir()}{origin}",
+              file=sys.stderr, flush=True)
+        result = fetch_dataset(name, mirror)
+        print(f"{name}: {len(result.downloaded)} downloaded, {len(result.present)} already present, "
+              f"in {result.root}")
+        for line in attribution(info):
+            print(line)
     return 0
 
 
