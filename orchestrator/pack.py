@@ -12,6 +12,10 @@ best branch per instance is verified by ``packing.verify`` (an invalid one is ne
 reported), written as one JSON line, and logged to MLflow: one parent run for the
 command, one child run per instance class with per-instance fill rates, the class
 mean and a 3D render of the class's best packing.
+
+``--instances`` also takes a file: any BR / OR-Library ``.txt`` file (its defective
+problems are named on stderr and skipped) or a shipment ``.json`` / ``.csv``
+(``packing.shipment``), which is one instance.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from data.registry import file_sha256
 from orchestrator.config import parse_set
 from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
-from packing.instances import find_class_file, load_selection, parse_selection
+from packing.instances import describe_input, find_class_file, input_path, load_input, parse_selection
 from packing.render import render
 from packing.solver import STRATEGIES, SolverParams, branches, solve, with_overrides
 from packing.verify import verify
@@ -70,8 +74,11 @@ def register(subparsers: Any) -> None:
 
 def add_solve_flags(p: argparse.ArgumentParser, limit: int, time_limit: float, time_help: str) -> None:
     """The flags `pack` and `pack-tune` share: what to solve, how, where, and where to log."""
-    p.add_argument("--instances", required=True, help="classes: BR7, BR1,BR2, BR1-BR7 or instances BR7/3,BR8/1")
-    p.add_argument("--limit", type=int, default=limit, help=f"first N instances of each class (default {limit})")
+    p.add_argument("--instances", required=True,
+                   help="classes: BR7, BR1,BR2, BR1-BR7 or instances BR7/3,BR8/1; or one file: a BR / OR-Library "
+                        ".txt, or a shipment .json / .csv (see packing/shipment.py)")
+    p.add_argument("--limit", type=int, default=limit,
+                   help=f"first N instances of each class or .txt file (default {limit})")
     p.add_argument("--constraints", default="C1", help="C1 (orientation) or C1C2 (plus full support)")
     p.add_argument("--time-limit", type=float, default=time_limit, help=f"{time_help} (default {time_limit:g})")
     p.add_argument("--strategy", default="blocks", help=f"one of {', '.join(STRATEGIES)} (default blocks)")
@@ -143,19 +150,40 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_instances(spec: str, limit: int, data_dir: str | None) -> tuple[Instance, ...]:
-    """The selected instances, read and checked (InstanceError names the file and line)."""
-    instances = load_selection(parse_selection(spec), limit, data_dir)
+    """The selected instances, read and checked (InstanceError names the file and line).
+
+    Defective problems of a .txt file are named on stderr, one line each, and left out.
+    """
+    instances, skipped = load_input(spec, limit, data_dir)
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
     if not instances:
         raise InstanceError(f"--instances {spec}: no instances selected")
     return tuple(instances)
 
 
 def data_checksum(spec: str, data_dir: str | None) -> str:
-    """A short sha256 over the class files a selection reads (recorded with every run)."""
+    """A short sha256 of the file, or over the class files a selection reads (recorded with every run)."""
+    path = input_path(spec)
+    if path is not None:
+        return file_sha256(path)[:16]
     digest = hashlib.sha256()
     for cls in dict.fromkeys(sel.cls for sel in parse_selection(spec)):
         digest.update(file_sha256(find_class_file(cls, data_dir)).encode())
     return digest.hexdigest()[:16]
+
+
+def log_input(uri: str, run_id: str, spec: str, data_dir: str | None, n_instances: int) -> None:
+    """Record the input on the run with MLflow's dataset tracking (name, checksum, source, format)."""
+    info = describe_input(spec, data_dir)
+    tracking.log_dataset(uri, run_id, info.name, data_checksum(spec, data_dir), info.source,
+                         {"format": info.format, "instances": n_instances})
+
+
+def input_label(spec: str) -> str:
+    """The --instances value as it appears in run names: the file's stem for a path."""
+    path = input_path(spec)
+    return path.stem if path is not None else spec
 
 
 def solver_params_dict(params: SolverParams) -> dict[str, Any]:
@@ -248,9 +276,10 @@ class _Logger:
         self.uri, self.opts = uri, opts
         exp = tracking.ensure_experiment(uri, opts.experiment)
         common = {"orch.strategy": opts.strategy, "orch.constraints": opts.constraints}
-        self.parent = tracking.start_run(uri, exp, f"pack-{opts.spec}-{opts.constraints}",
+        self.parent = tracking.start_run(uri, exp, f"pack-{input_label(opts.spec)}-{opts.constraints}",
                                          {tracking.KIND_TAG: "pack", **common,
                                           "orch.data_checksum": data_checksum(opts.spec, opts.data_dir)})
+        log_input(uri, self.parent, opts.spec, opts.data_dir, len(instances))
         tracking.log_params(uri, self.parent, {
             "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints,
             "time_limit": opts.time_limit, "strategy": opts.strategy, "seed": opts.seed,

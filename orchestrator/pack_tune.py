@@ -29,7 +29,8 @@ from typing import Any
 from ray import tune
 
 from orchestrator import cluster, tracking
-from orchestrator.pack import add_solve_flags, check_solve_flags, data_checksum, load_instances, solver_params_dict
+from orchestrator.pack import (add_solve_flags, check_solve_flags, data_checksum, input_label, load_instances,
+                               log_input, solver_params_dict)
 from orchestrator.sweep import ProgressCallback, optuna_tpe, to_tune_space
 from packing.geometry import Instance
 from packing.solver import SolverParams, solve, with_overrides
@@ -108,12 +109,13 @@ def run(args: argparse.Namespace) -> int:
     cluster.require_shared_tracking(uri)
     experiment_id = tracking.ensure_experiment(uri, opts.experiment)
     # the Tune run directory's name: no "/" or "," from instance lists, and not too long
-    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", opts.spec)[:40]
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", input_label(opts.spec))[:40]
     name = f"pack-tune-{label}-{opts.constraints}-{datetime.now():%Y%m%d-%H%M%S}"
     parent = tracking.start_run(uri, experiment_id, name, {
         tracking.KIND_TAG: "pack-tune", "orch.strategy": opts.strategy, "orch.constraints": opts.constraints,
         "orch.space": opts.space_name, "orch.data_checksum": data_checksum(opts.spec, opts.data_dir),
     })
+    log_input(uri, parent, opts.spec, opts.data_dir, len(instances))
     tracking.log_params(uri, parent, {
         "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints, "time_limit": opts.time_limit,
         "strategy": opts.strategy, "space": opts.space_name, "samples": opts.samples, "seed": opts.seed,

@@ -6,6 +6,11 @@ problem a problem line ("p seed" in BR files, "p" in thpack9), a container line
 by blanks or tabs and lines may end in CRLF. The file is read line by line (not as one
 token stream) so that a short box line, like the known defect in thpack9 problems
 18-20, is reported where it is instead of silently misaligning everything after it.
+
+``--instances`` names either BR classes (found in the data directory) or one file:
+a file in this format (``.txt``; its defective problems are skipped, each named) or a
+shipment (``.json`` / ``.csv``, see ``packing.shipment``). ``load_input`` and
+``describe_input`` accept both, so the commands never branch on the kind of input.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from packing.errors import InstanceError
 from packing.geometry import BoxType, Instance
+from packing.shipment import fits_container, load_shipment, read_text
 
 BR_CLASSES = tuple(f"BR{i}" for i in range(16))
 DATA_SUBDIR = "container_loading_br"
@@ -122,7 +128,12 @@ def _parse_problem(cursor: _Cursor, stem: str, where: str) -> _Problem:
             defect = defect or f"{where}: problem {number}, box type {k} (line {no}): {problem}"
             continue
         i, l, fl, w, fw, h, fh, q = vals
-        types.append(BoxType(index=i, dims=(l, w, h), flags=(fl, fw, fh), quantity=q))
+        box = BoxType(index=i, dims=(l, w, h), flags=(fl, fw, fh), quantity=q)
+        if not fits_container(box, (L, W, H)):
+            defect = defect or (f"{where}: problem {number}, box type {k} (line {no}): box {l}x{w}x{h} fits "
+                                f"the container {L}x{W}x{H} in no allowed orientation (flags {fl} {fw} {fh})")
+            continue
+        types.append(box)
     inst = None if defect else Instance(f"{stem}/{number}", number, seed, (L, W, H), tuple(types))
     return _Problem(number, inst, defect)
 
@@ -219,3 +230,74 @@ def load_selection(
         problems = read_file(path, None)
         out += problems[: limit] if limit else problems
     return tuple(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------- classes or one file
+
+FILE_TYPES = {".txt": "br", ".json": "shipment", ".csv": "shipment"}
+_CLASS_PART = re.compile(r"^BR\d+([-/].*)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What an --instances value reads, for the run's records."""
+
+    name: str  # the class list ("BR1,BR8") or the file's stem
+    source: str  # the file, or the directory of the class files
+    format: str  # "br" or "shipment"
+    files: tuple[Path, ...]
+
+
+def input_path(spec: str) -> Path | None:
+    """The file an --instances value names, or None for a BR class selection.
+
+    Every comma-separated part looking like a class ("BR7", "BR1-BR7", "BR7/3",
+    also a mistyped "BR16") makes it a selection, so class errors stay class errors;
+    anything else is a path.
+    """
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts or all(_CLASS_PART.match(p) for p in parts):
+        return None
+    return Path(spec.strip()).expanduser()
+
+
+def check_file(path: Path) -> str:
+    """The format of an input file ("br" / "shipment"); InstanceError if it is missing or of unknown type."""
+    if not path.exists():
+        raise InstanceError(f"--instances {path}: no such file (expected BR classes such as BR7, BR1-BR7, BR7/3, "
+                            "or a .txt / .json / .csv file)")
+    kind = FILE_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise InstanceError(f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; expected .txt "
+                            "(BR / OR-Library format), .json or .csv (shipment)")
+    return kind
+
+
+def describe_input(spec: str, data_dir: str | Path | None = None) -> InputInfo:
+    """Name, source, format and files of an --instances value (InstanceError if absent)."""
+    path = input_path(spec)
+    if path is not None:
+        return InputInfo(path.stem, str(path.resolve()), check_file(path), (path,))
+    classes = tuple(dict.fromkeys(sel.cls for sel in parse_selection(spec)))
+    files = tuple(find_class_file(cls, data_dir) for cls in classes)
+    dirs = tuple(dict.fromkeys(str(f.parent.resolve()) for f in files))
+    return InputInfo(",".join(classes), ",".join(dirs), "br", files)
+
+
+def load_input(
+    spec: str, limit: int | None, data_dir: str | Path | None = None
+) -> tuple[tuple[Instance, ...], tuple[str, ...]]:
+    """The instances an --instances value selects, and one line per defective problem skipped.
+
+    For a .txt file ``limit`` takes the file's first problems in file order; the
+    defective ones among them are skipped and named. A shipment is one instance.
+    """
+    path = input_path(spec)
+    if path is None:
+        return load_selection(parse_selection(spec), limit, data_dir), ()
+    if check_file(path) == "shipment":
+        return (load_shipment(path),), ()
+    problems = parse_text(read_text(path), path.stem, str(path))
+    window = problems[:limit] if limit else problems
+    return (tuple(p.instance for p in window if p.instance is not None),
+            tuple(p.defect for p in window if p.defect))

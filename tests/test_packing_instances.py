@@ -1,18 +1,19 @@
-"""Reader tests: CRLF, tabs, flags, selection syntax, the thpack9 defect, missing files."""
+"""Reader tests: CRLF, tabs, flags, selection syntax, the thpack9 defect, missing files, a file by path."""
 
 from __future__ import annotations
 
-import os
+import re
 from pathlib import Path
 
 import pytest
+from conftest import data_root, require_data
 
 from packing.errors import InstanceError
 from packing.geometry import BoxType, orientations
-from packing.instances import find_class_file, parse_selection, read_file
+from packing.instances import describe_input, find_class_file, input_path, load_input, parse_selection, read_file
 
-DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data") / "container_loading_br"
-needs_data = pytest.mark.skipif(not (DATA / "BR1.txt").is_file(), reason=f"BR files not found under {DATA}")
+DATA = data_root("br", "container_loading_br/BR1.txt") / "container_loading_br"
+needs_data = pytest.mark.needs_data("br", "container_loading_br/BR1.txt")
 
 TEXT = "2\r\n 1 2502505\r\n587 233 220\r\n2\r\n1\t108\t0\t76\t0\t30\t1\t40\r\n 2 110 0 43 1 25 1 33\r\n" \
        "2 99\r\n10 10 10\r\n1\r\n1 5 1 5 1 5 1 3\r\n\r\n"
@@ -70,3 +71,61 @@ def test_selection_syntax():
 def test_missing_file_names_where_it_looked(tmp_path):
     with pytest.raises(InstanceError, match=str(tmp_path)):
         find_class_file("BR7", tmp_path)
+
+
+def thpack9() -> Path:
+    """The thpack9 file, or skip naming `python -m orchestrator datasets fetch br` (a fresh clone has no data)."""
+    return require_data("br", "container_loading_br/extra/thpack9.txt")
+
+
+def test_instances_value_is_classes_or_a_path():
+    for spec in ("BR7", "BR1,BR2", "br1-br7", "BR7/3,BR8/1", "BR16", ""):
+        assert input_path(spec) is None  # class errors stay class errors ("BR16: unknown class")
+    for spec in ("BR7.txt", "data/thpack9.txt", "order.json", "~/ship.csv", "XY1"):
+        assert input_path(spec) is not None
+
+
+def test_thpack9_defects_are_exactly_the_ones_the_readme_names():
+    path = thpack9()
+    readme_path = path.parents[1] / "README.md"
+    if not readme_path.is_file():
+        pytest.skip(f"{readme_path} not found: the data README names thpack9's defects (in ../shared/data)")
+    readme = readme_path.read_text()
+    named = re.search(r"Known defect in thpack9\.txt.*?in problems ([\d, and]+), box type", readme, re.S)
+    assert named, "the data README no longer names thpack9's defective problems"
+    expected = {int(n) for n in re.findall(r"\d+", named.group(1))}
+    instances, skipped = load_input(str(path), None)
+    assert {int(re.search(r"problem (\d+),", s).group(1)) for s in skipped} == expected == {18, 19, 20}
+    assert all(s.startswith(f"{path}: problem ") and "expected 8 fields" in s and "got 7" in s for s in skipped)
+    assert len(skipped) == 3 and all("\n" not in s for s in skipped)
+    assert [i.number for i in instances] == [n for n in range(1, 48) if n not in expected]
+    assert instances[0].name == "thpack9/1" and instances[-1].container == (25, 60, 43)
+
+
+def test_limit_takes_a_files_first_problems():
+    path = thpack9()
+    instances, skipped = load_input(str(path), 20)
+    assert [i.number for i in instances] == list(range(1, 18)) and len(skipped) == 3
+    instances, skipped = load_input(str(path), 5)
+    assert len(instances) == 5 and skipped == ()
+
+
+def test_a_box_that_fits_nowhere_is_a_named_defect(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("2\n1\n10 10 10\n1\n1 5 1 5 1 5 1 3\n2\n10 10 10\n1\n1 12 0 5 0 5 1 3\n")
+    instances, skipped = load_input(str(path), None)
+    assert [i.name for i in instances] == ["mine/1"]
+    assert skipped == (f"{path}: problem 2, box type 1 (line 9): box 12x5x5 fits the container 10x10x10 "
+                       "in no allowed orientation (flags 0 0 1)",)
+    with pytest.raises(InstanceError, match="problem 2, box type 1"):
+        read_file(path)
+
+
+def test_describe_input_names_the_file_or_the_classes(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("1\n1\n10 10 10\n1\n1 5 1 5 1 5 1 3\n")
+    info = describe_input(str(path))
+    assert (info.name, info.source, info.format, info.files) == ("mine", str(path.resolve()), "br", (path,))
+    if (DATA / "BR1.txt").is_file():
+        info = describe_input("BR1/1,BR8,BR1")
+        assert (info.name, info.source, info.format) == ("BR1,BR8", str(DATA.resolve()), "br")
