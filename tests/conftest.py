@@ -52,3 +52,27 @@ def ray_cluster():
         cluster.connect(None, num_cpus=2)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+def data_root(name: str, relative: str | None = None) -> Path:
+    """The data root (a data dir or the user cache, in the project's lookup order)
+    that holds the built-in set ``name``'s file ``relative`` (default: its first
+    file), for tests that build paths under it; ``$ORCH_DATA_DIR`` when absent, where
+    the tests that read it skip through ``require_data`` or the ``needs_data`` mark."""
+    from data.registry import data_roots, get_info
+
+    relative = relative or next(iter(get_info(name).files))
+    return next((root for root in data_roots() if (root / relative).is_file()), data_dir())
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_data(name, relative=None): require_data(name, relative) before any fixture is set up")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Runs ``require_data`` for each ``needs_data`` mark before the test's fixtures,
+    so a test whose data is absent skips before it starts Ray, a server or a subprocess."""
+    for mark in item.iter_markers("needs_data"):
+        require_data(*mark.args, **mark.kwargs)
