@@ -59,6 +59,7 @@ class DatasetInfo:
     synthetic: bool = False
     licence: str = ""
     cite: str = ""
+    layout: dict = field(default_factory=dict)  # layout keys (as a user's data: block) that describe its files
 
     @property
     def size(self) -> int:
@@ -167,7 +168,23 @@ DATASETS: dict[str, DatasetInfo] = {
             ), _CWRU,
             licence="none stated by CWRU; widely used for research",
             cite="Case Western Reserve University Bearing Data Center; for a benchmark analysis "
-                 "W.A. Smith & R.B. Randall, Mechanical Systems and Signal Processing 64-65 (2015) 100-131"),
+                 "W.A. Smith & R.B. Randall, Mechanical Systems and Signal Processing 64-65 (2015) 100-131",
+            # Normal_0.mat (CWRU 97) is a 48 kHz recording, the fault files 12 kHz (see its README).
+            layout={"classes": ["normal", "IR007", "IR014", "IR021", "B007", "B014", "B021", "OR007", "OR014",
+                                "OR021"],
+                    "files": {"normal": "cwru/Normal_0.mat", "IR007": "cwru/IR007_0.mat",
+                              "IR014": "cwru/IR014_0.mat", "IR021": "cwru/IR021_0.mat", "B007": "cwru/B007_0.mat",
+                              "B014": "cwru/B014_0.mat", "B021": "cwru/B021_0.mat",
+                              "OR007": "cwru/OR007@6_0.mat", "OR014": "cwru/OR014@6_0.mat",
+                              "OR021": "cwru/OR021@6_0.mat"},
+                    "sample_rate": {"normal": 48_000, "*": 12_000}, "target_rate": 12_000,
+                    "signal": "_DE_time"}),
+        DatasetInfo(
+            "bearing_excel", "the bearing seed's Excel export: <data root>/bearing_excel/<class folder>/*.xlsx "
+                             "(column 1 index, column 2 signal)",
+            source="the seed's own recordings (not distributed); put them under <data root>/bearing_excel/ "
+                   "or give the folder as --data PATH",
+            layout={"folder": "bearing_excel", "sample_rate": 12_000}),
         DatasetInfo(
             "br", "Bischoff & Ratcliff / Davies & Bischoff container loading BR0-BR15 (+ OR-Library thpack9)",
             _table(*(_br(*row) for row in _BR), DataFile(

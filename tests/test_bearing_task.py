@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,8 +11,7 @@ from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from data.source import builtin_source
-
-DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+from tests.conftest import require_data
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -29,12 +25,11 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    if not (DATA / "cwru" / "Normal_0.mat").is_file():
-        pytest.skip(f"CWRU files not under {DATA}")
+    require_data("cwru")
     values = {**SPEC.smoke_overrides, "test_snr_db": [0.0, -4.0], "label_fraction": 0.5,
               "max_windows_per_class": 16, "max_train_batches": 2, "tsne_points": 40}
     cfg = build_config(BearingConfig, values)
-    data = SPEC.load_data(cfg, builtin_source("cwru", str(DATA)))
+    data = SPEC.load_data(cfg, builtin_source("cwru"))
     ctx = LocalContext(device="cpu")
     return SPEC.fit(cfg, data, ctx), data, ctx
 
@@ -82,12 +77,11 @@ def test_a_checkpoint_is_only_restored_by_the_stage_that_wrote_it(tmp_path):
 
 
 def test_noisy_validation_picks_the_kept_epoch():
-    if not (DATA / "cwru" / "Normal_0.mat").is_file():
-        pytest.skip(f"CWRU files not under {DATA}")
+    require_data("cwru")
     values = {**SPEC.smoke_overrides, "pretrain_epochs": 0, "epochs": 3, "max_windows_per_class": 16,
               "max_train_batches": 2, "tsne_points": 0, "select_on": "val_noisy_acc", "val_snr_db": -4.0}
     cfg = build_config(BearingConfig, values)
-    result = SPEC.fit(cfg, SPEC.load_data(cfg, builtin_source("cwru", str(DATA))), LocalContext(device="cpu"))
+    result = SPEC.fit(cfg, SPEC.load_data(cfg, builtin_source("cwru")), LocalContext(device="cpu"))
     scores = [h["val_noisy_acc"] for h in result.history]
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
     assert result.metrics["best_epoch"] == 1 + scores.index(max(scores))

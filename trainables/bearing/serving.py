@@ -1,5 +1,10 @@
 """The bearing classifier for ensembles and export: probabilities, scores, and a
-raw-signal pipeline (vibration samples in, class probabilities out)."""
+raw-signal pipeline (vibration samples in, class probabilities out).
+
+Nothing here knows a class list: the names, the window and the rate travel in the
+pipeline from the data the members were trained on (CWRU's ten classes, or the
+user's class folders at their ``target_rate``).
+"""
 
 from __future__ import annotations
 
@@ -40,11 +45,14 @@ def score(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class SignalPipeline:
-    """Raw vibration windows at ``fs`` Hz -> class probabilities.
+    """Raw vibration samples at ``fs`` Hz (the training ``target_rate``) -> class
+    probabilities per window.
 
-    Input frame: a ``signal`` column of samples, ``window`` samples per window, and
-    optionally a ``window`` id column to send several windows at once. Each window
-    is standardised as in training.
+    Input frame: a ``signal`` column of samples and optionally a ``window`` id column,
+    ``window`` samples per id; without ids the samples are cut into consecutive
+    windows, so their count must be a multiple of ``window``. Each window is
+    standardised as in training. The caller resamples other rates first: the model
+    only knows what a fault looks like at ``fs``.
     """
 
     class_names: list[str]
@@ -57,13 +65,19 @@ class SignalPipeline:
     def inputs(self, frame: pd.DataFrame) -> torch.Tensor:
         if "signal" not in frame.columns:
             raise ValueError("input: expected a 'signal' column of vibration samples")
-        groups = [g["signal"] for _, g in frame.groupby("window", sort=True)] if "window" in frame.columns \
-            else [frame["signal"]]
-        for group in groups:
-            if len(group) != self.window:
-                raise ValueError(f"input: each window needs {self.window} samples at {self.fs} Hz, got {len(group)}")
-        x = torch.tensor(np.stack([g.to_numpy(dtype=np.float32) for g in groups]))
-        return standardize(x)
+        if "window" in frame.columns:
+            groups = [g["signal"].to_numpy(dtype=np.float32) for _, g in frame.groupby("window", sort=True)]
+            for group in groups:
+                if len(group) != self.window:
+                    raise ValueError(f"input: each window needs {self.window} samples at {self.fs} Hz, "
+                                     f"got {len(group)}")
+        else:
+            samples = frame["signal"].to_numpy(dtype=np.float32)
+            if not len(samples) or len(samples) % self.window:
+                raise ValueError(f"input: {len(samples)} samples; without a 'window' column send a multiple of "
+                                 f"{self.window} samples at {self.fs} Hz")
+            groups = list(samples.reshape(-1, self.window))
+        return standardize(torch.tensor(np.stack(groups)))
 
     def forward(self, model: nn.Module, inputs: torch.Tensor) -> np.ndarray:
         logits = model(inputs)[0]

@@ -22,10 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from data.source import DataSource
-from data.bearing import (BearingData, SplitSpec, effective_number_weights, labelled_subset, load_cwru,
-                          load_excel_folders)
-from data.errors import DataError
-from data.registry import data_roots
+from data.bearing import LAYOUT_KEYS, BearingData, SplitSpec, effective_number_weights, labelled_subset, load_source
 from data.signal import add_noise_snr, standardize
 from data.windows import keep_batch
 from trainables.bearing.augment import LEVELS, augment, mixup, progressive_level, snr_noise
@@ -158,25 +155,10 @@ def split_spec(cfg: BearingConfig) -> SplitSpec:
     return SplitSpec(cfg.window, cfg.step, cfg.n_folds, cfg.blocks_per_fold, cfg.val_fraction)
 
 
-def excel_root(data_dir: str | None) -> Path:
-    """``<root>/bearing_excel`` under the data roots, or ``data_dir`` itself."""
-    for root in data_roots(data_dir):
-        if (root / "bearing_excel").is_dir():
-            return root / "bearing_excel"
-    if data_dir and Path(data_dir).is_dir():
-        return Path(data_dir)
-    raise DataError("bearing_excel: no folder 'bearing_excel' (one sub-folder per class) under "
-                    f"{', '.join(str(r) for r in data_roots(data_dir))}; pass --data-dir")
-
-
 def load_data(cfg: BearingConfig, source: DataSource) -> BearingData:
-    """Read, resample, block and window the data set once (on the driver)."""
-    dataset, data_dir = source.name, source.data_dir
-    if dataset == "cwru":
-        return load_cwru(data_dir, split_spec(cfg))
-    if dataset == "bearing_excel":
-        return load_excel_folders(excel_root(data_dir), split_spec(cfg))
-    raise DataError(f"--dataset: bearing has no loader for {dataset!r}; expected 'cwru' or 'bearing_excel'")
+    """Read, resample, block and window the data set once (on the driver): a built-in
+    set and the user's class folders alike, by their layout keys."""
+    return load_source(source, split_spec(cfg))
 
 
 class Windows(Dataset):
@@ -585,4 +567,5 @@ SPEC = TrainableSpec(
     },
     description="Multimodal (time / spectrum / STFT-CWT) bearing fault classifier with hierarchical fusion, "
                 "dual softmax+ArcFace heads and NT-Xent pre-training (seed 001)",
+    data_keys=LAYOUT_KEYS,
 )
