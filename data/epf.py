@@ -1,5 +1,5 @@
-"""EPEX-France day-ahead prices (epftoolbox FR.csv): reader, the paper's splits and
-its eq. 26 preprocessing.
+"""Hourly day-ahead prices (epftoolbox FR.csv, or any market's file): the paper's
+splits and its eq. 26 preprocessing.
 
 The paper (seed 002) trains on 2012-01-01..2015-12-31 with December 2015 held out
 for validation and tests on 2016-01-01..2016-06-30. Eq. 26 removes the
@@ -21,6 +21,11 @@ apart from them; both can be switched off):
   when carried out in raw eq. 26 units, 8.06 with +-7 days of smoothing. A
   circular moving average over +-``smooth_days`` days of the same hour (0 = the
   paper's raw slot means) fixes that while keeping eq. 26's form.
+
+Any hourly market's file takes the same path (``load_prices``): data/prices.py
+reads it into whole 24-hour days by its layout keys; a built-in set is its
+registry file plus the registry's ``layout`` (FR: ``Date``, ``Prices``, the load
+and generation forecasts, the paper's periods).
 """
 
 from __future__ import annotations
@@ -33,12 +38,11 @@ import pandas as pd
 
 from data.cache import cached_table
 from data.errors import DataError
-from data.registry import dataset_file, file_sha256
+# EpfPeriods lives with the file's layout keys (data/prices.py); importable from here as before.
+from data.prices import EpfPeriods, check_periods, layout_of, read_prices, resolved
+from data.registry import file_sha256, get_info
+from data.source import DataSource, builtin_source, source_file
 
-# Header names as shipped (leading spaces after the commas are stripped on read).
-FR_COLUMNS = {"Date": "timestamp", "Prices": "price", "Generation forecast": "generation",
-              "System load forecast": "load"}
-EXOGENOUS = ("load", "generation")  # the two day-ahead forecasts, in the order the models see them
 HOURS_PER_DAY = 24
 SLOTS_PER_YEAR = 366  # days of a leap-year calendar: Feb 29 keeps its own slot
 # Leap-year day offsets of the first of each month, so (month, day) -> slot 0..365.
@@ -46,46 +50,8 @@ _MONTH_OFFSET = np.cumsum([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30])
 
 
 def read_fr_csv(path: Path) -> pd.DataFrame:
-    """Parse FR.csv into ``timestamp, price, generation, load`` and check its shape.
-
-    The file's local timestamps are forced to 24 rows per day (the spring DST hour
-    is interpolated, the autumn hours merged, per the data README), so any day
-    without exactly the hours 00..23 means a different or damaged file.
-    """
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in FR_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing columns {missing}; expected {list(FR_COLUMNS)}")
-    frame = frame[list(FR_COLUMNS)].rename(columns=FR_COLUMNS)
-    for column in ("price", "generation", "load"):
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise DataError(f"{path}: column {column!r} is not numeric")
-        if frame[column].isna().any():
-            row = int(frame[column].isna().to_numpy().argmax())
-            raise DataError(f"{path}: missing {column} in data row {row + 1}")
-    try:
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="%Y-%m-%d %H:%M:%S")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: column 'Date' is not 'YYYY-MM-DD HH:MM:SS'") from exc
-    check_hourly_days(frame["timestamp"], str(path))
-    return frame
-
-
-def check_hourly_days(timestamps: pd.Series, where: str) -> None:
-    """Raise a DataError unless rows are consecutive days of hours 00..23 in order."""
-    ts = pd.DatetimeIndex(timestamps)
-    if len(ts) % HOURS_PER_DAY:
-        raise DataError(f"{where}: {len(ts)} rows is not a whole number of 24-hour days")
-    expected = ts[0].normalize() + pd.to_timedelta(np.arange(len(ts)), unit="h")
-    bad = np.flatnonzero(ts != expected)
-    if len(bad):
-        row = int(bad[0])
-        raise DataError(f"{where}: row {row + 1} is {ts[row]}, expected {expected[row]} "
-                        "(every day must hold the hours 00..23 exactly once)")
+    """FR.csv by the epf_fr registry layout: ``timestamp, price, load, generation``."""
+    return read_prices(Path(path), layout_of(get_info("epf_fr").layout, "--dataset epf_fr"))
 
 
 def time_of_year_slot(timestamps: np.ndarray) -> np.ndarray:
@@ -156,19 +122,9 @@ def _circular_day_sum(table: np.ndarray, half_width: int) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class EpfPeriods:
-    """The paper's periods as dates (end dates exclusive)."""
-
-    start: str = "2012-01-01"
-    val_start: str = "2015-12-01"
-    test_start: str = "2016-01-01"
-    test_end: str = "2016-07-01"
-
-
 @dataclass
 class EpfData:
-    """FR prices over the paper's period, transformed, with model features.
+    """Hourly prices over the layout's periods (FR: the paper's), transformed, with model features.
 
     ``features`` are known at forecast time for every row (calendar, the eq. 26
     slot mean, and optionally the day-ahead load/generation forecasts, which are
@@ -184,8 +140,12 @@ class EpfData:
     profile: SeasonalProfile
     checksum: str
     meta: dict = field(default_factory=dict)
-    exogenous: np.ndarray | None = None  # raw day-ahead load / generation forecasts (MW) when used
+    exogenous: np.ndarray | None = None  # raw day-ahead forecasts (rows x columns) when used
     exogenous_scale: tuple[np.ndarray, np.ndarray] | None = None  # their training mean and std
+    exogenous_names: list[str] = field(default_factory=list)  # their names, in column order
+    # input name (timestamp, price, each exogenous name) -> the source file's column
+    source_columns: dict[str, str] = field(default_factory=dict)
+    schema: dict = field(default_factory=dict)  # recorded with the run's MLflow dataset input
 
     def to_prices(self, z: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Invert eq. 26 for predictions of the given rows (EUR/MWh)."""
@@ -195,11 +155,11 @@ class EpfData:
 def split_rows(timestamps: np.ndarray, periods: EpfPeriods) -> dict[str, tuple[int, int]]:
     """Row ranges of train / val / test; the frame must start at ``periods.start``."""
     ts = pd.DatetimeIndex(timestamps)
-    bounds = [pd.Timestamp(d) for d in (periods.start, periods.val_start, periods.test_start, periods.test_end)]
-    if ts[0] != bounds[0] or ts[-1] < bounds[3] - pd.Timedelta(hours=1):
-        raise DataError(f"epf: rows cover {ts[0]}..{ts[-1]}, not the periods {periods}")
-    rows = [int(ts.searchsorted(b)) for b in bounds]
-    return {"train": (rows[0], rows[1]), "val": (rows[1], rows[2]), "test": (rows[2], rows[3])}
+    bounds = periods.bounds()
+    if not len(ts) or ts[0] != bounds["train"][0] or ts[-1] < bounds["test"][1] - pd.Timedelta(hours=1):
+        span = f"{ts[0]}..{ts[-1]}" if len(ts) else "no rows"
+        raise DataError(f"epf: rows cover {span}, not the periods {periods}")
+    return {key: (int(ts.searchsorted(lo)), int(ts.searchsorted(hi))) for key, (lo, hi) in bounds.items()}
 
 
 def calendar_columns(timestamps: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -214,7 +174,9 @@ def calendar_columns(timestamps: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 def build_epf(frame: pd.DataFrame, checksum: str, periods: EpfPeriods = EpfPeriods(),
               clip_quantile: float = 0.001, smooth_days: int = 0, exogenous: bool = False) -> EpfData:
-    """Cut the paper's period from a parsed FR frame and apply eq. 26 (train stats)."""
+    """Cut the periods from a parsed frame (``timestamp, price``, then the exogenous
+    forecast columns, as ``read_prices`` gives it) and apply eq. 26 (train stats).
+    ``exogenous`` uses every forecast column the frame has (none: prices only)."""
     keep = (frame["timestamp"] >= periods.start) & (frame["timestamp"] < periods.test_end)
     part = frame.loc[keep].reset_index(drop=True)
     timestamps = part["timestamp"].to_numpy()
@@ -223,25 +185,31 @@ def build_epf(frame: pd.DataFrame, checksum: str, periods: EpfPeriods = EpfPerio
     lo, hi = splits["train"]
     profile = fit_profile(prices[lo:hi], timestamps[lo:hi], clip_quantile, smooth_days)
     z = profile.transform(prices, timestamps)
+    names = [c for c in part.columns if c not in ("timestamp", "price")] if exogenous else []
     exog, exog_scale = None, None
-    if exogenous:
-        exog = part[list(EXOGENOUS)].to_numpy(dtype=np.float64)
+    if names:
+        exog = part[names].to_numpy(dtype=np.float64)
         exog_scale = (exog[lo:hi].mean(axis=0), exog[lo:hi].std(axis=0))
-    features, names = known_features(timestamps, profile, exog, exog_scale)
+        flat = [n for n, s in zip(names, exog_scale[1]) if not s > 1e-12]
+        if flat:
+            raise DataError(f"epf: exogenous column {flat[0]!r} is constant over the training period; "
+                            "it cannot be standardised (drop it from data.exogenous)")
+    features, feature_names = known_features(timestamps, profile, exog, exog_scale, names)
     return EpfData(
-        timestamps=timestamps, prices=prices, z=z.astype(np.float32), features=features, feature_names=names,
-        splits=splits, profile=profile, checksum=checksum,
+        timestamps=timestamps, prices=prices, z=z.astype(np.float32), features=features,
+        feature_names=feature_names, splits=splits, profile=profile, checksum=checksum,
         meta={"periods": periods, "clip_quantile": clip_quantile, "smooth_days": smooth_days,
               "exogenous": exogenous},
-        exogenous=exog, exogenous_scale=exog_scale,
+        exogenous=exog, exogenous_scale=exog_scale, exogenous_names=names,
     )
 
 
 def known_features(timestamps: np.ndarray, profile: SeasonalProfile, exog: np.ndarray | None = None,
-                   exog_scale: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+                   exog_scale: tuple[np.ndarray, np.ndarray] | None = None,
+                   exog_names: list[str] | tuple[str, ...] = ()) -> tuple[np.ndarray, list[str]]:
     """The features known before the auction, per row: calendar, the eq. 26 slot
-    mean and, when given, the day-ahead load and generation forecasts ``exog``
-    (rows x 2, MW) standardised by ``exog_scale`` (their training mean and std).
+    mean and, when given, the day-ahead forecasts ``exog`` (rows x columns, named
+    ``exog_names``) standardised by ``exog_scale`` (their training mean and std).
     The loader and the exported model both build their inputs here, so they
     cannot drift apart."""
     calendar, names = calendar_columns(timestamps)
@@ -250,21 +218,48 @@ def known_features(timestamps: np.ndarray, profile: SeasonalProfile, exog: np.nd
     if exog is not None:
         center, scale = exog_scale
         columns.append((np.asarray(exog, dtype=np.float64) - center) / scale)
-        names += ["load_forecast", "generation_forecast"]
+        names += [f"{name}_forecast" for name in exog_names] or [f"exogenous_{i}" for i in range(exog.shape[1])]
     return np.concatenate(columns, axis=1).astype(np.float32), names
+
+
+def load_prices(source: DataSource, clip_quantile: float = 0.001, smooth_days: int = 0, exogenous: bool = False,
+                periods: EpfPeriods | None = None) -> EpfData:
+    """Any hourly market's price file (a built-in set or the user's ``--data``) by
+    its layout keys, over its periods, with eq. 26 fitted on the training rows.
+    ``periods`` overrides the layout's."""
+    path = source_file(source)
+    if path.is_dir():
+        raise DataError(f"{source.flag()}: expected one price file (CSV, Parquet or Excel), got a folder")
+    layout = resolved(path, layout_of(source.options, source.flag()))
+    frame = cached_table(path, lambda file: read_prices(file, layout), version=layout.version())
+    periods = periods or layout.periods
+    check_periods(pd.DatetimeIndex(frame["timestamp"]), periods, str(path))
+    data = build_epf(frame, file_sha256(path), periods, clip_quantile, smooth_days, exogenous)
+    columns = {"timestamp": layout.time, "price": layout.price, **dict(zip(layout.names, layout.exogenous))}
+    data.source_columns = {name: columns[name] for name in ["timestamp", "price", *data.exogenous_names]}
+    data.schema = {
+        "file": path.name, "rate": "1h", "hours_per_day": HOURS_PER_DAY, "rows": int(len(data.prices)),
+        "columns": {"time": layout.time, "price": layout.price,
+                    "exogenous": list(layout.exogenous) if data.exogenous_names else []},
+        "periods": {k: [str(lo.date()), str(hi.date())] for k, (lo, hi) in periods.bounds().items()},
+        "features": list(data.feature_names),
+    }
+    return data
 
 
 def load_fr_frame(data_dir: str | Path | None = None) -> tuple[pd.DataFrame, str]:
     """The parsed FR.csv (Parquet-cached) and its sha256."""
-    path = dataset_file("epf_fr", data_dir)
-    return cached_table(path, read_fr_csv), file_sha256(path)
+    source = builtin_source("epf_fr", None if data_dir is None else str(data_dir))
+    path = source_file(source)
+    layout = resolved(path, layout_of(source.options, source.flag()))
+    return cached_table(path, lambda file: read_prices(file, layout), version=layout.version()), file_sha256(path)
 
 
 def load_epf(data_dir: str | Path | None = None, clip_quantile: float = 0.001, smooth_days: int = 0,
-             exogenous: bool = False, periods: EpfPeriods = EpfPeriods()) -> EpfData:
+             exogenous: bool = False, periods: EpfPeriods | None = None) -> EpfData:
     """FR.csv over the paper's periods, ready for the seasonal GRU and the baselines."""
-    frame, checksum = load_fr_frame(data_dir)
-    return build_epf(frame, checksum, periods, clip_quantile, smooth_days, exogenous)
+    source = builtin_source("epf_fr", None if data_dir is None else str(data_dir))
+    return load_prices(source, clip_quantile, smooth_days, exogenous, periods)
 
 
 def persistence(prices: np.ndarray, rows: tuple[int, int], lag: int) -> np.ndarray:

@@ -149,7 +149,10 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="none stated for the CSV (see Zenodo record 4624805); the epftoolbox code is AGPL-3.0",
             cite="J. Lago, G. Marcjasz, B. De Schutter, R. Weron, \"Forecasting day-ahead electricity prices: "
                  "A review of state-of-the-art algorithms, best practices and an open-access benchmark\", "
-                 "Applied Energy 293 (2021) 116983"),
+                 "Applied Energy 293 (2021) 116983",
+            layout={"time": "Date", "price": "Prices", "exogenous": ["System load forecast", "Generation forecast"],
+                    "exogenous_names": ["load", "generation"], "train": ["2012-01-01", "2015-12-01"],
+                    "val": ["2015-12-01", "2016-01-01"], "test": ["2016-01-01", "2016-07-01"]}),
         DatasetInfo(
             "cwru", "CWRU bearing vibration, 10 classes at 0 HP (drive end)", _table(
                 _cwru("Normal_0.mat", 97, 3903344, "16bf48babcf1c7ac224bc1a81cd9eafdb27e42d5cf559761907e067e8eeadf3c"),

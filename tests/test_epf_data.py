@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from data import epf
 from data.errors import DataError
+from tests.conftest import data_root
 
-DATA_ROOT = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA_ROOT = data_root("epf_fr")
 FR_CSV = DATA_ROOT / "epf" / "FR.csv"
-needs_fr = pytest.mark.skipif(not FR_CSV.is_file(), reason=f"{FR_CSV} not present")
+needs_fr = pytest.mark.needs_data("epf_fr")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,7 @@ def hourly(start: str, days: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 @needs_fr
 def test_reader_strips_header_spaces_and_keeps_24_rows_a_day(frame):
-    assert list(frame.columns) == ["timestamp", "price", "generation", "load"]
+    assert list(frame.columns) == ["timestamp", "price", "load", "generation"]  # the registry layout's order
     assert len(frame) == 52416 and len(frame) % 24 == 0
     # spring-forward day: the synthetic 02:00 is the mean of 01:00 and 03:00 (README)
     day = frame[frame.timestamp.dt.date == pd.Timestamp("2015-03-29").date()].price.to_numpy()
@@ -38,11 +36,12 @@ def test_reader_strips_header_spaces_and_keeps_24_rows_a_day(frame):
 
 
 def test_reader_rejects_a_day_without_24_hours(tmp_path):
-    times = pd.date_range("2016-01-01", periods=48, freq="h").delete(30)
+    """One missing hour a day is the spring DST change and is filled in; three are a gap."""
+    times = pd.date_range("2016-01-01", periods=72, freq="h").delete([30, 31, 32])
     text = "Date, Prices, Generation forecast, System load forecast\n" + "".join(
         f"{t:%Y-%m-%d %H:%M:%S},1.0,2.0,3.0\n" for t in times)
     (tmp_path / "FR.csv").write_text(text)
-    with pytest.raises(DataError, match="FR.csv"):
+    with pytest.raises(DataError, match="FR.csv: day 2016-01-02 lacks 3 hours of price"):
         epf.read_fr_csv(tmp_path / "FR.csv")
 
 

@@ -1,12 +1,12 @@
 """The seasonal-loss GRU for seed ensembles and export: forecasts in EUR/MWh, the
 paper's metrics, and the raw-input pipeline of an exported model.
 
-An exported model takes raw hourly rows (prices in EUR/MWh and, when the members
-were trained with them, the day-ahead load and generation forecasts in MW) and
-returns the next day's 24 prices. The pipeline carries the eq. 26 profile and the
-exogenous scale fitted on the training years, and builds the model inputs with the
-same functions as the data loader (``data.epf.known_features``,
-``task.with_price_lags``).
+An exported model takes raw hourly rows (prices and, when the members were
+trained with them, the day-ahead forecast columns of the training file) and
+returns the next day's 24 prices. The pipeline carries the eq. 26 profile, the
+exogenous scale fitted on the training years and the names of the source's
+columns, and builds the model inputs with the same functions as the data loader
+(``data.epf.known_features``, ``task.with_price_lags``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from data.epf import EXOGENOUS, EpfData, SeasonalProfile, known_features
+from data.epf import EpfData, SeasonalProfile, known_features
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
 
@@ -35,10 +35,12 @@ class PricePipeline:
     """Raw hourly rows -> model inputs; the model's z forecast -> EUR/MWh.
 
     Input frame, per forecast (several at once with a ``window`` column): ``history``
-    consecutive hours with known ``price`` (the lag window plus the longest price
-    lag), then the ``horizon`` hours to forecast (their ``price`` is ignored and may
-    be empty), a ``timestamp`` on every row and, for models trained with
-    ``exogenous``, ``load`` and ``generation`` forecasts on every row.
+    consecutive local hours with known ``price`` (the lag window plus the longest
+    price lag), then the ``horizon`` hours to forecast (their ``price`` is ignored
+    and may be empty), a ``timestamp`` on every row and, for models trained with
+    exogenous forecasts, each of ``exogenous_names`` on every row. Each input may
+    also go by its column name in the training file (``source_columns``), so rows
+    cut from a file of the same layout go in as they are.
     """
 
     slot_means: list[float]  # eq. 26 time-of-year means, 366 x 24
@@ -51,6 +53,8 @@ class PricePipeline:
     input_len: int
     horizon: int
     inputs_of: dict  # INPUT_FIELDS of the configuration the pipeline was built for
+    exogenous_names: list[str]  # the exogenous inputs, in the order the model sees them
+    source_columns: dict[str, str]  # input name (timestamp, price, exogenous names) -> the file's column
 
     @property
     def price_lags(self) -> list[int]:
@@ -62,7 +66,7 @@ class PricePipeline:
 
     @property
     def columns(self) -> list[str]:
-        return ["timestamp", "price"] + (list(EXOGENOUS) if self.exogenous_mean else [])
+        return ["timestamp", "price"] + list(self.exogenous_names)
 
     def profile(self) -> SeasonalProfile:
         return SeasonalProfile(np.asarray(self.slot_means), self.std, self.clip_low, self.clip_high)
@@ -74,10 +78,19 @@ class PricePipeline:
                              f"{ {k: self.inputs_of[k] for k in differs} }; export members that share them")
         return task.build_network(cfg, self.n_known_features)
 
+    def _named(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The frame with inputs given under the file's column names renamed to theirs."""
+        renames = {self.source_columns[c]: c for c in self.columns
+                   if c not in frame.columns and self.source_columns.get(c) in frame.columns}
+        return frame.rename(columns=renames) if renames else frame
+
     def _windows(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
+        frame = self._named(frame)
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"input: missing columns {missing}; expected {self.columns}")
+            also = {c: self.source_columns[c] for c in missing if self.source_columns.get(c, c) != c}
+            raise ValueError(f"input: missing columns {missing}; expected {self.columns}"
+                             + (f" (or the file's names {also})" if also else ""))
         groups = [g for _, g in frame.groupby("window", sort=True)] if "window" in frame.columns else [frame]
         rows = self.history + self.horizon
         for group in groups:
@@ -89,8 +102,9 @@ class PricePipeline:
                 raise ValueError("input: timestamps must be consecutive hours")
             if not np.isfinite(group["price"].to_numpy(dtype=np.float64)[:self.history]).all():
                 raise ValueError(f"input: the first {self.history} rows of a forecast need prices")
-            if self.exogenous_mean and not np.isfinite(group[list(EXOGENOUS)].to_numpy(dtype=np.float64)).all():
-                raise ValueError(f"input: {list(EXOGENOUS)} are needed on every row")
+            if self.exogenous_names and not np.isfinite(
+                    group[list(self.exogenous_names)].to_numpy(dtype=np.float64)).all():
+                raise ValueError(f"input: {list(self.exogenous_names)} are needed on every row")
         return groups
 
     def inputs(self, frame: pd.DataFrame) -> tuple[torch.Tensor, ...]:
@@ -102,8 +116,9 @@ class PricePipeline:
             stamps = pd.to_datetime(group["timestamp"]).to_numpy()
             z = profile.transform(group["price"].to_numpy(dtype=np.float64), stamps).astype(np.float32)
             z[self.history:] = 0.0  # the hours to forecast: no model input reads them (lags >= horizon)
-            exog = group[list(EXOGENOUS)].to_numpy(dtype=np.float64) if exog_scale else None
-            features = task.with_price_lags(known_features(stamps, profile, exog, exog_scale)[0], z, self.price_lags)
+            exog = group[list(self.exogenous_names)].to_numpy(dtype=np.float64) if exog_scale else None
+            known = known_features(stamps, profile, exog, exog_scale, self.exogenous_names)[0]
+            features = task.with_price_lags(known, z, self.price_lags)
             x.append(z[lag:self.history, None])
             past.append(features[lag:self.history])
             future.append(features[self.history:])
@@ -123,8 +138,8 @@ class PricePipeline:
         frame = pd.DataFrame({"timestamp": pd.to_datetime(data.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S"),
                               "price": data.prices[rows]})
         frame.loc[self.history:, "price"] = np.nan
-        if self.exogenous_mean:
-            frame[list(EXOGENOUS)] = data.exogenous[rows]
+        if self.exogenous_names:
+            frame[list(self.exogenous_names)] = data.exogenous[rows]
         return frame
 
     def outputs(self, members: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
@@ -152,6 +167,8 @@ def serving(cfg: task.SeasonalGRUConfig, data: EpfData) -> PricePipeline:
         exogenous_mean=[float(v) for v in mean], exogenous_std=[float(v) for v in std],
         n_known_features=int(data.features.shape[1]), input_len=cfg.input_len, horizon=cfg.horizon,
         inputs_of={k: _plain(getattr(cfg, k)) for k in INPUT_FIELDS},
+        exogenous_names=list(data.exogenous_names) if data.exogenous_scale is not None else [],
+        source_columns={str(k): str(v) for k, v in data.source_columns.items()},
     )
 
 

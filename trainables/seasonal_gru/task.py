@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from data.source import DataSource
-from data.epf import EpfData, load_epf, persistence
+from data.epf import EpfData, load_prices, persistence
+from data.prices import DATA_KEYS
 from data.windows import WindowDataset, keep_batch, require_windows, window_starts
 from trainables import losses
 from trainables.config import TrainConfig, check
@@ -142,10 +143,10 @@ class SeasonalGRUConfig(TrainConfig):
 
 
 def load_data(cfg: SeasonalGRUConfig, source: DataSource) -> EpfData:
-    """FR.csv over the paper's periods with eq. 26 fitted on the training rows."""
-    if source.name != "epf_fr":
-        raise ValueError(f"seasonal_gru has no loader for dataset {source.name!r}")
-    return load_epf(source.data_dir, cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
+    """An hourly price file (FR.csv, or the user's market) over its layout's periods
+    with eq. 26 fitted on the training rows; ``exogenous`` uses the layout's
+    forecast columns when it names any."""
+    return load_prices(source, cfg.clip_quantile, cfg.smooth_days, cfg.exogenous)
 
 
 def model_features(cfg: SeasonalGRUConfig, data: EpfData) -> np.ndarray:
@@ -175,7 +176,7 @@ def split_dataset(cfg: SeasonalGRUConfig, data: EpfData, split: str, step: int) 
     bounds = data.splits[split]
     first_row = max(cfg.price_lags, default=0)
     starts = window_starts(bounds, cfg.input_len, cfg.horizon, step, series_start=first_row)
-    require_windows(starts, split, bounds, cfg.input_len, cfg.horizon, "dataset epf_fr")
+    require_windows(starts, split, bounds, cfg.input_len, cfg.horizon, f"data set {data.schema.get('file', 'epf')}")
     return WindowDataset(data.z[:, None], starts, cfg.input_len, cfg.horizon, model_features(cfg, data))
 
 
@@ -267,7 +268,8 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(cfg: SeasonalGRUConfig, data: EpfData, ctx: TrainContext) -> FitResult:
-    """Train on 2012-01..2015-11, select the epoch on December 2015, score 2016H1."""
+    """Train on the training period (FR: 2012-01..2015-11), select the epoch on the
+    validation period (December 2015), score the test period (2016H1)."""
     seed_everything(cfg.seed)
     train_set = split_dataset(cfg, data, "train", cfg.train_stride)
     val_set, test_set = eval_dataset(cfg, data, "val"), eval_dataset(cfg, data, "test")
@@ -319,7 +321,9 @@ def plots(result: FitResult, data: EpfData) -> dict[str, Any]:
         ax.plot(times[span], truth[span], color="C0", lw=0.8, label="truth")
         ax.plot(times[span], pred[span], color="C3", lw=0.8, label="forecast")
         ax.set_ylabel("EUR/MWh")
-    axes[0].set_title("EPEX-France test 2016H1: forecast vs truth", fontsize=10)
+    period = (data.schema.get("periods") or {}).get("test", ["", ""])
+    axes[0].set_title(f"{data.schema.get('file', 'prices')} test {period[0]}..{period[1]}: forecast vs truth",
+                      fontsize=10)
     axes[0].legend(loc="upper right", fontsize=8)
     forecast.autofmt_xdate()
     forecast.tight_layout()
@@ -339,5 +343,6 @@ SPEC = TrainableSpec(
     mode="min",
     rankable={"val_rmse": "min", "val_mae": "min", "val_mae_max": "min", "val_mae_min": "min"},
     smoke_overrides={"epochs": 1, "max_train_batches": 3, "lag_window": 2, "hidden": 8, "batch_size": 16},
+    data_keys=DATA_KEYS,
     description="RNN/LSTM/GRU day-ahead price forecaster with seasonal and trend losses (seed 002)",
 )
