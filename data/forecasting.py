@@ -52,6 +52,7 @@ class ForecastData:
     freq: str
     marks: np.ndarray | None = None  # calendar features (rows, k)
     meta: dict = field(default_factory=dict)
+    schema: dict = field(default_factory=dict)  # what MLflow's dataset input records (columns, series, freq)
 
     @property
     def n_channels(self) -> int:

@@ -122,12 +122,15 @@ DATASETS: dict[str, DatasetInfo] = {
             "etth1", "ETTh1 hourly transformer data, 7 channels (Informer benchmark)",
             _table(DataFile("ett/ETTh1.csv", "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
                             2589657, f"{_ETT_RAW}/ETTh1.csv")),
-            _ETT, licence=_ETT_LICENCE, cite=_ETT_CITE),
+            _ETT, licence=_ETT_LICENCE, cite=_ETT_CITE,
+            layout={"time": "date", "split": {"train": 12 * 30 * 24, "val": 4 * 30 * 24, "test": 4 * 30 * 24}}),
         DatasetInfo(
             "ettm1", "ETTm1 15-minute transformer data, 7 channels",
             _table(DataFile("ett/ETTm1.csv", "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
                             10360719, f"{_ETT_RAW}/ETTm1.csv")),
-            _ETT, licence=_ETT_LICENCE, cite=_ETT_CITE),
+            _ETT, licence=_ETT_LICENCE, cite=_ETT_CITE,
+            layout={"time": "date",
+                    "split": {"train": 12 * 30 * 96, "val": 4 * 30 * 96, "test": 4 * 30 * 96}}),
         DatasetInfo(
             "volve", "Equinor Volve field daily production per wellbore",
             _table(DataFile(
@@ -140,7 +143,10 @@ DATASETS: dict[str, DatasetInfo] = {
             "Equinor Volve data release (Volve production data.xlsx), exported as CSV",
             licence="Equinor Open Data Licence (a modified CC BY 4.0; the data may not be sold); "
                     "CC BY-NC-SA 4.0 before 2020",
-            cite="Equinor and the Volve licence partners, Volve field data release (2018)"),
+            cite="Equinor and the Volve licence partners, Volve field data release (2018)",
+            # the raw export becomes a long table of producing wells (data.volve.volve_long_table)
+            layout={"reader": "volve_daily", "id": "well", "time": "date", "target": "oil_rate", "freq": "D",
+                    "split": [0.7, 0.1]}),
         DatasetInfo(
             "epf_fr", "EPEX-France day-ahead hourly prices 2011-2016 (epftoolbox FR)",
             _table(DataFile("epf/FR.csv", "a55092c3cc93a75bea960c7532f54c9b14aa05a4789893aa6c280357dbc29dbf",

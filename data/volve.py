@@ -7,6 +7,10 @@ the file or without volumes count as shut in (rate 0). The wells are stacked int
 one (rows, 1) series; ``meta["series"]`` records each well's row range and its
 chronological 70/10/20 split, so windows never cross from one well into the next,
 and the last 20 % of every well is its test period.
+
+The conversion (``volve_long_table``) is the set's named reader (``reader:
+volve_daily`` in its registry layout): it turns the raw export into a long table
+of wells, which then takes the common table path (data/tables.py).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.cache import cached_table
 from data.errors import DataError
-from data.forecasting import ForecastData, calendar_features
-from data.registry import dataset_file, file_sha256
-from data.scalers import fit_scaler
+from data.forecasting import ForecastData
+from data.registry import get_info
+from data.source import builtin_source
+from data.tables import Table, forecast_data, load_forecast
 
 COLUMNS = ["DATEPRD", "WELL_BORE_CODE", "ON_STREAM_HRS", "BORE_OIL_VOL", "FLOW_KIND", "WELL_TYPE"]
 SPLIT = (0.7, 0.1)  # train, val; the rest (last 20 %) is test
@@ -70,43 +74,29 @@ def well_rates(frame: pd.DataFrame, min_days: int = 365) -> dict[str, pd.DataFra
     return wells
 
 
-def well_splits(lo: int, hi: int, split: tuple[float, float] = SPLIT) -> dict[str, tuple[int, int]]:
-    """Chronological train/val/test row ranges of one well (test = the last 20 %)."""
-    n = hi - lo
-    n_train, n_val = int(n * split[0]), int(n * split[1])
-    return {"train": (lo, lo + n_train), "val": (lo + n_train, lo + n_train + n_val), "test": (lo + n_train + n_val, hi)}
+def volve_long_table(path: Path, min_days: int = 365) -> pd.DataFrame:
+    """The daily export as a long table: ``well, date, oil_rate, shut_in``, the wells
+    in name order, each a gap-free calendar (see ``well_rates``)."""
+    wells = well_rates(read_volve_daily(path), min_days)
+    return pd.concat([frame.assign(well=name)[["well", "date", "oil_rate", "shut_in"]]
+                      for name, frame in wells.items()], ignore_index=True)
 
 
 def build_panel(wells: dict[str, pd.DataFrame], checksum: str, scaler: str = "standard",
                 split: tuple[float, float] = SPLIT) -> ForecastData:
-    """Stack the wells into one ForecastData with per-well layout in ``meta``."""
-    series, lo = [], 0
-    for name, frame in wells.items():
-        hi = lo + len(frame)
-        series.append({"name": name, "lo": lo, "hi": hi, "splits": well_splits(lo, hi, split)})
-        lo = hi
-    stacked = pd.concat(list(wells.values()), ignore_index=True)
-    values = stacked[["oil_rate"]].to_numpy(dtype=np.float64)
-    train_rows = np.concatenate([np.arange(*s["splits"]["train"]) for s in series])
-    fitted = fit_scaler(values[train_rows], scaler)
-    timestamps = stacked["date"].to_numpy()
-    longest = max(series, key=lambda s: s["hi"] - s["lo"])
-    data = ForecastData(
-        name="volve", values=fitted.transform(values), columns=["oil_rate"], target_channels=[0],
-        splits=dict(longest["splits"]),  # one well's; the panel layout is meta["series"]
-        scaler=fitted, checksum=checksum, timestamps=timestamps, freq="d",
-        marks=calendar_features(timestamps, "d"),
-    )
-    data.meta = {"series": series, "shut_in": stacked["shut_in"].to_numpy(), "units": "Sm3/day",
-                 "split": list(split)}
+    """Wells (each a frame of ``date, oil_rate, shut_in``) as the Volve panel, through
+    the common table path with Volve's layout."""
+    frame = pd.concat([w.assign(well=name) for name, w in wells.items()], ignore_index=True)
+    keys = {k: v for k, v in get_info("volve").layout.items() if k != "reader"}
+    data = forecast_data(Table(frame, "date", "wells", checksum), {**keys, "split": list(split)}, "volve",
+                         scaler=scaler)
+    data.meta["units"] = "Sm3/day"
     return data
 
 
-def load_volve(data_dir: str | None = None, scaler: str = "standard", min_days: int = 365) -> ForecastData:
+def load_volve(data_dir: str | None = None, scaler: str = "standard") -> ForecastData:
     """The Volve oil-rate panel from the daily CSV (see the module docstring)."""
-    path = dataset_file("volve", data_dir)
-    frame = cached_table(path, read_volve_daily)
-    return build_panel(well_rates(frame, min_days), file_sha256(path), scaler)
+    return load_forecast(builtin_source("volve", data_dir), scaler=scaler)
 
 
 def panel_series(data: ForecastData) -> list[dict]:

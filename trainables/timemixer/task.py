@@ -13,13 +13,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from data.errors import DataError
-from data.ett import load_ett
 from data.features import FeatureOptions, PreprocessOptions, engineered_features, preprocess_series
 from data.forecasting import ForecastData
 from data.source import DataSource
 from data.scalers import Scaler, fit_scaler
-from data.synthetic import load_synthetic_wells
-from data.volve import load_volve, panel_series
+from data.tables import DATA_KEYS, load_forecast
+from data.volve import panel_series
 from data.windows import keep_batch, window_starts
 from trainables import losses
 from trainables.config import TrainConfig, check
@@ -165,15 +164,9 @@ TimeMixerConfig.REJECTED_KEYS = {
 
 
 def load_data(cfg: TimeMixerConfig, source: DataSource) -> ForecastData:
-    """Read and scale the data set once (on the driver)."""
-    dataset, data_dir = source.name, source.data_dir
-    if dataset in ("etth1", "ettm1"):
-        return load_ett(dataset, data_dir, target=cfg.target, features=cfg.features, scaler=cfg.scaler)
-    if dataset == "synthetic_wells":
-        return load_synthetic_wells(seed=0, scaler=cfg.scaler)
-    if dataset == "volve":
-        return load_volve(data_dir, scaler=cfg.scaler)
-    raise ValueError(f"timemixer has no loader for dataset {dataset!r}")
+    """Read and scale the data set once (on the driver): a built-in set and the
+    user's ``--data`` file take the same path, the file plus its layout keys."""
+    return load_forecast(source, features=cfg.features, target=cfg.target, scaler=cfg.scaler)
 
 
 # --- the per-trial view of the data: preprocessing, features, windows -----------
@@ -275,8 +268,8 @@ def usable_series(cfg: TimeMixerConfig, series: list[dict]) -> list[dict]:
         sizes = {k: v[1] - v[0] for k, v in longest["splits"].items()}
         raise DataError(
             f"every series is too short for input_len={cfg.input_len} + output_len={cfg.output_len}: the longest "
-            f"({longest['name']}, {longest['hi'] - longest['lo']} rows; splits {sizes}) holds no window in every "
-            "split; use shorter windows or a longer series")
+            f"of {len(series)}, series {longest['name']!r} ({longest['hi'] - longest['lo']} rows; splits {sizes}), "
+            "holds no window in every split; use shorter windows or a longer series")
     return usable
 
 
@@ -568,6 +561,7 @@ SPEC = TrainableSpec(
     datasets=("etth1", "ettm1", "synthetic_wells", "volve"),
     default_dataset="synthetic_wells",
     load_data=load_data,
+    data_keys=DATA_KEYS,
     fit=fit,
     plots=plots,
     preflight=preflight,
