@@ -155,6 +155,18 @@ def test_inferred_columns_and_a_timezone_conversion(tmp_path, market):
     pd.testing.assert_frame_equal(converted, local)
 
 
+def test_parquet_with_zone_aware_times_and_excel_read_like_the_csv(tmp_path):
+    """Parquet keeps the zone-aware times (read as Paris clock time); Excel holds naive clock times."""
+    market = synthetic_market("2014-10-20", "2014-11-03")  # the autumn DST day 2014-10-26
+    expected = read_prices(write_market(tmp_path / "m.csv", market), layout_of({"time": "Zeit", "price": "Preis"}))
+    market.rename(columns={"stamps": "Zeit", "price": "Preis"}).to_parquet(tmp_path / "m.parquet")
+    parquet = read_prices(tmp_path / "m.parquet", layout_of({"time": "Zeit", "price": "Preis"}))
+    pd.testing.assert_frame_equal(parquet, expected)
+    naive = market.assign(stamps=market.stamps.dt.tz_localize(None)).rename(columns={"stamps": "date"})
+    naive.to_excel(tmp_path / "m.xlsx", index=False)
+    pd.testing.assert_frame_equal(read_prices(tmp_path / "m.xlsx", layout_of({})), expected)
+
+
 # --- bad input: one line naming what to fix --------------------------------------------
 
 def load(path: Path, **keys):
