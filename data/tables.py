@@ -329,7 +329,7 @@ def choose_channels(frame: pd.DataFrame, time: str, series_column: str | None, k
             row = int(bad.to_numpy().argmax()) if bad.any() else 0
             role = "target" if name in targets else "input"
             raise DataError(f"{where}: {role} column {name!r} is not numeric (data row {row + 1}: "
-                            f"{column.iloc[row]!r})")
+                            f"{column.iloc[row]!r}); data.target and data.inputs choose the value columns")
     return channels, targets
 
 
