@@ -94,6 +94,7 @@ def _submit(dashboard: str, submission_id: str, tracking_url: str, data_dir: str
 
 @pytest.mark.slow
 @pytest.mark.skipif(postgres_bindir() is None, reason="PostgreSQL not installed (.ci/run installs it)")
+@pytest.mark.needs_data("br", "container_loading_br/BR1.txt")  # the pack job's BR1/1
 def test_job_submit_on_two_nodes_logs_to_an_mlflow_server(tmp_path):
     data_dir = os.environ["ORCH_DATA_DIR"]
     with postgres() as database, mlflow_server(database, tmp_path / "artifacts") as tracking_url, \

@@ -88,6 +88,7 @@ def test_a_killed_driver_resumes_without_reruns_or_duplicates(ray_cluster, mlflo
     assert sum(r.data.tags.get("orch.kind") == "sweep" for r in runs) == 1
 
 
+@pytest.mark.needs_data("br", "container_loading_br/BR1.txt")
 def test_a_lost_packing_task_is_retried(ray_cluster, mlflow_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("ORCH_FAULTS", "pack_task_exit@branch=0")
     monkeypatch.setenv("ORCH_FAULTS_DIR", str(tmp_path))

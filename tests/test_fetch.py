@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import data_dir
+from tests.conftest import data_root, require_data
 from data import fetch
 from data.registry import DATASETS, cache_dir, find_file
 from orchestrator.__main__ import main
@@ -67,10 +67,10 @@ def serve_dir(directory: Path):
 
 @pytest.fixture
 def shared() -> Path:
-    root = data_dir()
-    if not (root / FR.path).is_file():
-        pytest.skip(f"shared data not found at {root} (set ORCH_DATA_DIR)")
-    return root
+    """The data root served as the mirror: the real bytes of br and epf_fr."""
+    require_data("br")
+    require_data("epf_fr")
+    return data_root("epf_fr")
 
 
 @pytest.fixture

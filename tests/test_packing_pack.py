@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +12,10 @@ from packing.geometry import Placement
 from packing.instances import read_file
 from packing.verify import verify
 from trainables.errors import ConfigError
+from tests.conftest import data_root
 
-DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data")
-needs_data = pytest.mark.skipif(not (DATA / "container_loading_br" / "BR1.txt").is_file(),
-                                reason=f"BR files not found under {DATA}")
+DATA = data_root("br", "container_loading_br/BR1.txt")
+needs_data = pytest.mark.needs_data("br", "container_loading_br/BR1.txt")
 
 
 def args(command: str = "pack", **over) -> argparse.Namespace:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from packing.beam import BeamParams
@@ -13,9 +10,10 @@ from packing.mltrs import MltrsParams
 from packing.render import render
 from packing.solver import SolverParams, branches, solve, with_overrides
 from packing.verify import verify
+from tests.conftest import data_root
 
-DATA = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data") / "container_loading_br"
-pytestmark = pytest.mark.skipif(not (DATA / "BR1.txt").is_file(), reason=f"BR files not found under {DATA}")
+DATA = data_root("br", "container_loading_br/BR1.txt") / "container_loading_br"
+pytestmark = pytest.mark.needs_data("br", "container_loading_br/BR1.txt")
 
 
 def instance(cls: str, number: int = 1):

@@ -204,6 +204,7 @@ def test_a_shipment_packs_and_verifies_through_the_cli(ray_cluster, tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.needs_data("br", "container_loading_br/extra/thpack9.txt")  # before Ray starts
 def test_thpack9_by_path_solves_and_verifies_skipping_the_defective(ray_cluster, tmp_path, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
 

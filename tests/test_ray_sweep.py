@@ -143,6 +143,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_cluster
     assert len(kept) == 3 and max(kept) <= 2, f"checkpoints kept per trial: {kept} (12 epochs, 2 kept)"
 
 
+@pytest.mark.needs_data("etth1")
 def test_sweep_on_the_real_etth1_file(ray_cluster, mlflow_uri, tmp_path):
     argv = ["sweep", "--model", "timemixer", "--dataset", "etth1", "--smoke", "--space", "smoke", "--samples", "2",
             "--search", "random", "--experiment", "etth1", "--storage", str(tmp_path / "ray")]
