@@ -22,8 +22,8 @@ from trainables.errors import ConfigError
 from trainables.timemixer.augment import PanelWindows, mix, mixup_pairs
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
 from trainables.timemixer.task import (SPEC, TimeMixerConfig, build_model, fit, load_data, load_initial_weights,
-from data.source import builtin_source
                                        panel_windows, prepare)
+from data.source import builtin_source
 
 TINY = {**SPEC.smoke_overrides, "epochs": 2, "max_train_batches": 4}
 
