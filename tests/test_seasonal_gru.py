@@ -22,7 +22,7 @@ from trainables.seasonal_gru.model import RecurrentForecaster
 from data.source import builtin_source
 
 DATA_ROOT = Path(os.environ.get("ORCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_fr = pytest.mark.skipif(not (DATA_ROOT / "epf" / "FR.csv").is_file(), reason="FR.csv not present")
+needs_fr = pytest.mark.needs_data("epf_fr")
 
 
 @pytest.fixture
