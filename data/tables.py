@@ -491,22 +491,18 @@ def series_splits(split: Any, lo: int, hi: int, stamps: np.ndarray, name: str, w
     return {"train": (lo, a), "val": (a, b), "test": (b, hi)}
 
 
-def forecast_data(table: Table, keys: Mapping[str, Any], name: str, features: str = "M", target: str = "OT",
-                  scaler: str = "standard", meta: Mapping[str, Any] | None = None) -> ForecastData:
-    """The table as scaled, split, stacked ForecastData (see the module docstring)."""
-    frame, time, where = table.frame, table.time, table.where
-    fill = keys.get("fill")
-    if fill is not None and fill not in FILLS:
-        raise DataError(f"data.fill: expected one of {list(FILLS)}, got {fill!r}")
-    split = parse_split(keys.get("split"))
-    series_column = keys.get("id")
-    if series_column is not None:
-        _check_columns(frame, [str(series_column)], "id", where)
-        series_column = str(series_column)
-    elif "unique_id" in frame.columns:
-        series_column = "unique_id"
-    channels, targets = choose_channels(frame, time, series_column, keys, where, features, target)
+def series_column_of(frame: pd.DataFrame, keys: Mapping[str, Any], where: str) -> str | None:
+    """The series column: ``data.id``, else ``unique_id`` when present, else none (one series)."""
+    column = keys.get("id")
+    if column is not None:
+        _check_columns(frame, [str(column)], "id", where)
+        return str(column)
+    return "unique_id" if "unique_id" in frame.columns else None
 
+
+def split_series(frame: pd.DataFrame, time: str, series_column: str | None,
+                 where: str) -> list[tuple[str | None, pd.DataFrame]]:
+    """(series name, its rows in time order) per series, in order of first appearance."""
     if series_column is None:
         parts: list[tuple[str | None, pd.DataFrame]] = [(None, frame)]
     else:
@@ -519,9 +515,21 @@ def forecast_data(table: Table, keys: Mapping[str, Any], name: str, features: st
         frame = frame.iloc[np.argsort(codes, kind="stable")]
         bounds = np.searchsorted(np.sort(codes, kind="stable"), np.arange(len(order) + 1))
         parts = [(str(order[i]), frame.iloc[bounds[i]:bounds[i + 1]]) for i in range(len(order))]
+    return [(label, part if part[time].is_monotonic_increasing else part.sort_values(time, kind="stable"))
+            for label, part in parts]
 
-    parts = [(label, part if part[time].is_monotonic_increasing else part.sort_values(time, kind="stable"))
-             for label, part in parts]
+
+def forecast_data(table: Table, keys: Mapping[str, Any], name: str, features: str = "M", target: str = "OT",
+                  scaler: str = "standard", meta: Mapping[str, Any] | None = None) -> ForecastData:
+    """The table as scaled, split, stacked ForecastData (see the module docstring)."""
+    frame, time, where = table.frame, table.time, table.where
+    fill = keys.get("fill")
+    if fill is not None and fill not in FILLS:
+        raise DataError(f"data.fill: expected one of {list(FILLS)}, got {fill!r}")
+    split = parse_split(keys.get("split"))
+    series_column = series_column_of(frame, keys, where)
+    channels, targets = choose_channels(frame, time, series_column, keys, where, features, target)
+    parts = split_series(frame, time, series_column, where)
     step = resolve_step([part[time].to_numpy() for _, part in parts], keys, where)
     regular = [regular_series(part, time, channels, step, fill, label, where) for label, part in parts]
     series, lo = [], 0

@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data-dir")
     export.set_defaults(func=commands.export)
 
+    predict = sub.add_parser("predict", help="an exported ensemble on new raw data, to a CSV file")
+    predict.add_argument("--model", required=True, metavar="URI",
+                         help="the exported model: models:/NAME/VERSION, runs:/RUN_ID/ensemble or a path")
+    predict.add_argument("--data", required=True, metavar="PATH", help="the new data: a file, or a folder of "
+                                                                      "recordings, laid out as the training data")
+    predict.add_argument("--set", action="append", metavar="data.KEY=VALUE",
+                         help="a layout key where the new file differs from the training one (e.g. data.sheet=2)")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.set_defaults(func=commands.predict)
+
     compare = sub.add_parser("compare", help="leaderboard and report across runs, sweeps, experiments")
     compare.add_argument("--experiment", action="append", default=[], help="an MLflow experiment (repeatable)")
     compare.add_argument("--sweep", action="append", default=[], help="a sweep or ensemble name / run id")

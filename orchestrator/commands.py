@@ -155,6 +155,23 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict(args: argparse.Namespace) -> int:
+    from orchestrator.config import parse_set
+    from orchestrator.predict import run_predict
+
+    keys = {}
+    for key, value in parse_set(args.set).items():
+        if not key.startswith("data."):
+            raise ConfigError(f"--set {key}: predict takes layout keys only (data.KEY=VALUE)")
+        keys[key[len("data."):]] = value
+    table = run_predict(args.model, args.data, keys, args.out)
+    if args.out:
+        print(f"{len(table)} rows written to {args.out}")
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def compare(args: argparse.Namespace) -> int:
     from orchestrator.compare import run_compare
 

@@ -264,7 +264,7 @@ def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | 
     result = {"name": name, "parent_run_id": parent_id, "members": rows, "rules": rules, "stats": stats,
               "metric": adapter.metric, "tracking_uri": uri, "best_member": best_member}
     if opts.export:
-        result["model_uri"] = export_members(uri, parent_id, model, dataset, members,
+        result["model_uri"] = export_members(uri, parent_id, model, source, members,
                                              rules[_rule_key(opts.export_rule)]["weights"], bases[0], data,
                                              opts.registered_name or f"{model}-{dataset}-ensemble")
         tracking.set_tags(uri, parent_id, {"orch.model_uri": result["model_uri"]})
@@ -276,9 +276,12 @@ def _rule_key(rule: str) -> str:
     return {"rank": "rank_weighted"}.get(rule, rule)
 
 
-def export_members(uri: str, run_id: str, model: str, dataset: str, members: list[Member], weights: np.ndarray,
-                   cfg: Any, data: Any, registered_name: str) -> str:
-    """Log (and register) the weighted members as one pyfunc model; returns its URI."""
+def export_members(uri: str, run_id: str, model: str, source: DataSource, members: list[Member],
+                   weights: np.ndarray, cfg: Any, data: Any, registered_name: str) -> str:
+    """Log (and register) the weighted members as one pyfunc model; returns its URI.
+
+    The pipeline keeps the training data's layout keys, so ``predict`` reads new
+    files the way the training file was read."""
     from orchestrator.export import bundle, log_ensemble_model, predictor_from_bundle
 
     keep = [i for i, w in enumerate(weights) if w > 0]
@@ -286,6 +289,8 @@ def export_members(uri: str, run_id: str, model: str, dataset: str, members: lis
     if adapter.serving is None:
         raise ConfigError(f"--export: model {model!r} has no raw-input pipeline to export yet")
     pipeline = adapter.serving(cfg, data)
+    if hasattr(pipeline, "layout"):
+        pipeline.layout = source.options
     payload = bundle(model, [members[i].config for i in keep], [members[i].state for i in keep],
                      [float(weights[i]) for i in keep], pipeline)
     example = pipeline.example(data)
@@ -313,7 +318,7 @@ def run_export(source: str, rule: str, registered_name: str, data_dir: str | Non
     key = _rule_key(rule)
     if key not in rules:
         raise ConfigError(f"--rule: expected one of greedy, mean, rank, got {rule!r}")
-    model_uri = export_members(uri, parent.info.run_id, model, dataset, members, rules[key]["weights"], cfg, data,
+    model_uri = export_members(uri, parent.info.run_id, model, source, members, rules[key]["weights"], cfg, data,
                                registered_name or f"{model}-{dataset}-ensemble")
     tracking.set_tags(uri, parent.info.run_id, {"orch.model_uri": model_uri})
     return model_uri

@@ -8,14 +8,17 @@ user's class folders at their ``target_rate``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from data.bearing import BearingData
+from data.bearing import SIGNAL_SUFFIXES, BearingData, read_signal, to_rate
+from data.errors import DataError
+from data.source import DataSource
 from data.signal import standardize
 from trainables.bearing import task
 from trainables.registry import EnsembleAdapter
@@ -58,6 +61,7 @@ class SignalPipeline:
     class_names: list[str]
     window: int
     fs: int
+    layout: dict = field(default_factory=dict)  # the training data's layout keys (signal, sample_rate, ...)
 
     def build_model(self, cfg: task.BearingConfig) -> nn.Module:
         return task.build_model(cfg, len(self.class_names))
@@ -93,6 +97,37 @@ class SignalPipeline:
         return pd.DataFrame({"window": index[0], "class": np.asarray(self.class_names)[index[1]],
                              "probability": mean.ravel(), "std": std.ravel(),
                              "predicted": np.asarray(self.class_names)[mean.argmax(-1)][index[0]]})
+
+    def request(self, source: DataSource) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """New recordings for ``predict``: a file, or a folder of files (searched
+        recursively), each resampled from ``sample_rate`` to ``fs`` and cut into
+        consecutive windows. Returns the model's input frame and, per window, the
+        file it came from and its first sample (at ``fs``)."""
+        root = Path(source.path)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
+                                                     and p.suffix.lower() in SIGNAL_SUFFIXES
+                                                     and not p.name.startswith((".", "~$")))
+        if not files:
+            raise DataError(f"--data: {root} holds no {'/'.join(SIGNAL_SUFFIXES)} file")
+        rate = source.get("sample_rate")
+        if rate is None or isinstance(rate, dict):
+            raise DataError(f"--data {root}: set data.sample_rate=HZ, the rate these recordings were sampled at "
+                            f"(the model was trained at {self.fs} Hz; they are resampled to it)")
+        signals, labels = [], []
+        for path in files:
+            signal = to_rate(read_signal(path, source.get("signal")), int(rate), self.fs)
+            count = len(signal) // self.window
+            if count == 0:
+                raise DataError(f"--data: {path} has {len(signal)} samples at {self.fs} Hz, fewer than one "
+                                f"window of {self.window}")
+            signals.append(signal[:count * self.window])
+            name = str(path.relative_to(root)) if root.is_dir() else path.name
+            labels += [(name, i * self.window) for i in range(count)]
+        samples = np.concatenate(signals)
+        frame = pd.DataFrame({"window": np.repeat(np.arange(len(labels)), self.window), "signal": samples})
+        table = pd.DataFrame(labels, columns=["file", "first_sample"])
+        table.insert(0, "window", np.arange(len(labels)))
+        return frame, table
 
     def example(self, data: BearingData) -> pd.DataFrame:
         """Two raw windows of the data, as a user would send them."""

@@ -11,14 +11,18 @@ columns, and builds the model inputs with the same functions as the data loader
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from data import prices
 from data.epf import EpfData, SeasonalProfile, known_features
+from data.errors import DataError
+from data.source import DataSource
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
 
@@ -55,6 +59,7 @@ class PricePipeline:
     inputs_of: dict  # INPUT_FIELDS of the configuration the pipeline was built for
     exogenous_names: list[str]  # the exogenous inputs, in the order the model sees them
     source_columns: dict[str, str]  # input name (timestamp, price, exogenous names) -> the file's column
+    layout: dict = field(default_factory=dict)  # the training data's layout keys (time, price, exogenous, ...)
 
     @property
     def price_lags(self) -> list[int]:
@@ -131,6 +136,51 @@ class PricePipeline:
         z = model(x, past, future)[0][..., 0].double().numpy()
         return z * self.std + slot.numpy()  # eq. 26 inverted: (forecasts, horizon) in EUR/MWh
 
+    def request(self, source: DataSource) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """New hourly rows for ``predict``, laid out as the training file: the next
+        day after the last whole day with prices is forecast from the ``history``
+        hours before it. A model with exogenous inputs needs the forecast day's
+        rows in the file too (their forecasts filled, their price empty)."""
+        path = Path(source.path)
+        options = {k: v for k, v in source.options.items() if k not in ("train", "val", "test")}
+        layout = prices.resolved(path, prices.layout_of(options, source.flag()))
+        raw = prices.read_table(path, layout)
+        frame = pd.DataFrame({"timestamp": prices.parse_times(raw[layout.time], layout.time, layout.timezone, path)})
+        frame["price"] = prices.parse_numbers(raw[layout.price], "price", layout.price, path, layout.decimal)
+        for column, name in zip(layout.exogenous, layout.names):
+            frame[name] = prices.parse_numbers(raw[column], "exogenous", column, path, layout.decimal)
+        missing = [n for n in self.exogenous_names if n not in frame.columns]
+        if missing:
+            raise DataError(f"{source.flag()}: the model reads the day-ahead forecasts {missing}; set data.exogenous "
+                            f"to their columns (found {list(raw.columns)})")
+        known = frame[frame["price"].notna()]
+        if not len(known):
+            raise DataError(f"{source.flag()}: no row has a price")
+        history = prices.whole_days(known, str(path)).iloc[-self.history:]
+        if len(history) < self.history:
+            raise DataError(f"{source.flag()}: {len(history)} whole hours with prices; the model reads the last "
+                            f"{self.history} before the day it forecasts")
+        start = history["timestamp"].iloc[-1] + pd.Timedelta(hours=1)
+        hours = pd.date_range(start, periods=self.horizon, freq="h")
+        future = pd.DataFrame({"timestamp": hours, "price": np.nan})
+        if self.exogenous_names:
+            given = frame[frame["timestamp"].isin(hours)].drop_duplicates("timestamp").set_index("timestamp")
+            given = given.reindex(hours)[list(self.exogenous_names)]
+            if given.isna().any().any():
+                raise DataError(f"{source.flag()}: the forecast day {start:%Y-%m-%d} needs {list(self.exogenous_names)}"
+                                f" on each of its {self.horizon} hours; the file lacks some")
+            future[list(self.exogenous_names)] = given.to_numpy()
+        rows = pd.concat([history[self.columns], future[self.columns]], ignore_index=True)
+        rows["timestamp"] = pd.to_datetime(rows["timestamp"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+        rows.insert(0, "window", 0)
+        return rows, pd.DataFrame({"window": [0], "forecast_start": [f"{start:%Y-%m-%d %H:%M:%S}"]})
+
+    def label(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Each forecast step with the hour it is for."""
+        hours = pd.to_datetime(table["forecast_start"]) + pd.to_timedelta(table["step"] - 1, unit="h")
+        table.insert(1, "timestamp", hours.dt.strftime("%Y-%m-%d %H:%M:%S"))
+        return table.drop(columns="forecast_start")
+
     def example(self, data: EpfData) -> pd.DataFrame:
         """The raw rows of the first test day's forecast."""
         start = data.splits["test"][0]
@@ -140,6 +190,9 @@ class PricePipeline:
         frame.loc[self.history:, "price"] = np.nan
         if self.exogenous_names:
             frame[list(self.exogenous_names)] = data.exogenous[rows]
+        # A window column in the example puts it in the model's signature: MLflow drops
+        # input columns the signature does not name, and several forecasts need it.
+        frame.insert(0, "window", 0)
         return frame
 
     def outputs(self, members: np.ndarray, weights: np.ndarray) -> pd.DataFrame:

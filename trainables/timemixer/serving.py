@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from data import tables
+from data.errors import DataError
 from data.forecasting import ForecastData, calendar_features
+from data.source import DataSource
 from data.scalers import Scaler
 from trainables.registry import EnsembleAdapter
 from trainables.timemixer import task
@@ -43,6 +47,7 @@ class ForecastPipeline:
     freq: str
     mark_features: int
     channels: int
+    layout: dict = field(default_factory=dict)  # the training data's layout keys (time, id, target, ...)
 
     def build_model(self, cfg: task.TimeMixerConfig) -> nn.Module:
         proxy = _ShapeProxy(self.channels, self.mark_features)
@@ -82,7 +87,46 @@ class ForecastPipeline:
         frame = pd.DataFrame(data.raw(rows), columns=data.columns)
         if self.mark_features:
             frame.insert(0, "date", pd.to_datetime(data.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S"))
+        # A window column in the example puts it in the model's signature: MLflow drops
+        # input columns the signature does not name, and several windows need it.
+        frame.insert(0, "window", 0)
         return frame
+
+    def request(self, source: DataSource) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """New series for ``predict``, laid out as the training file: the last
+        ``input_len`` steps of each series (after the same gap checks or ``fill``)
+        are one window; the forecast is the ``output_len`` steps after its end."""
+        keys = source.options
+        table = tables.read_table(Path(source.path), keys)
+        frame, time, where = table.frame, table.time, table.where
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{where}: no column {missing[0]!r}; the model reads {self.columns} and the file has "
+                            f"{list(frame.columns)}")
+        parts = tables.split_series(frame, time, tables.series_column_of(frame, keys, where), where)
+        step = tables.resolve_step([part[time].to_numpy() for _, part in parts], keys, where)
+        rows, labels = [], []
+        for window, (name, part) in enumerate(parts):
+            part = tables.regular_series(part, time, self.columns, step, keys.get("fill"), name, where)
+            if len(part) < self.input_len:
+                raise DataError(f"{where}: series {name or source.name!r} has {len(part)} steps; the model reads the "
+                                f"last {self.input_len}")
+            last = part.iloc[-self.input_len:]
+            window_rows = last[self.columns].astype(np.float64).reset_index(drop=True)
+            if self.mark_features:
+                window_rows.insert(0, "date", last[time].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy())
+            window_rows.insert(0, "window", window)
+            rows.append(window_rows)
+            labels.append((window, name if name is not None else source.name, last[time].iloc[-1], step.freqstr))
+        return (pd.concat(rows, ignore_index=True),
+                pd.DataFrame(labels, columns=["window", "series", "last_observed", "every"]))
+
+    def label(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Each forecast step with the time it is for (``step`` steps after the series' end)."""
+        every = pd.tseries.frequencies.to_offset(table["every"].iloc[0])
+        times = [pd.Timestamp(t) + int(k) * every for t, k in zip(table["last_observed"], table["step"])]
+        table.insert(2, "time", pd.DatetimeIndex(times).strftime("%Y-%m-%d %H:%M:%S"))
+        return table.drop(columns=["last_observed", "every"])
 
     def outputs(self, members: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
         """Long format: window, step, channel, mean, std, p10, p90 (across members)."""
