@@ -142,6 +142,7 @@ def test_seasonal_gru_forecasts_the_day_after_the_file(tmp_path, mlflow_uri):
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.needs_data("volve")  # before Ray starts
 def test_volve_wells_as_a_user_panel_end_to_end(ray_cluster, mlflow_uri, tmp_path, capsys):
     """Volve's daily production as the user's own long-format panel (wellbore as the
     series id): train, 2-worker DDP, sweep, ensemble, export, compare and predict, each
