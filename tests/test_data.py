@@ -17,6 +17,7 @@ from tests.conftest import require_data
 
 def test_missing_file_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCH_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a fetched ETTh1 in the user cache would be found
     with pytest.raises(DataError) as err:
         find_file("ett/ETTh1.csv", tmp_path / "cli", source="https://example.org/ett")
     message = str(err.value)
