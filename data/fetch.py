@@ -52,7 +52,7 @@ def resolve_names(names: list[str]) -> list[str]:
         raise FetchError(f"datasets fetch: name at least one dataset; known: {', '.join(known_names())}")
     out: list[str] = []
     for name in names:
-        chosen = [n for n, info in DATASETS.items() if not info.synthetic] if name == "all" else [name]
+        chosen = [n for n, info in DATASETS.items() if info.files] if name == "all" else [name]
         for item in chosen:
             if item not in DATASETS:
                 raise FetchError(f"datasets fetch: unknown dataset {item!r}; known: {', '.join(known_names())}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from data.errors import DataError
 from data.fetch import human_size
-from data.registry import DATASETS, cache_dir, check_dataset
+from data.registry import DATASETS, cache_dir, check_dataset, data_roots
 from orchestrator import tracking
 from orchestrator.config import RunOptions, resolve_run, resolve_sweep
 from trainables.errors import ConfigError
@@ -202,11 +202,22 @@ def datasets(args: argparse.Namespace) -> int:
     for name in names():
         spec = get_spec(name)
         print(f"  {name:14s} datasets: {', '.join(spec.datasets)}  ({spec.description})")
+        if spec.data_keys:
+            print(f"  {'':14s} your own: --data PATH, keys {', '.join(spec.data_keys)}")
+    print("  pack           datasets: br; your own: --instances FILE (a BR .txt, or a shipment .json / .csv)")
     print("datasets:")
     print(f"  {'name':16s} {'state':10s} {'files':>6s} {'size':>9s}  where")
     for name, info in sorted(DATASETS.items()):
         if info.synthetic:
             print(f"  {name:16s} {'generated':10s} {'-':>6s} {'-':>9s}  no files: {info.description}")
+            continue
+        if not info.files:  # a folder the user supplies (layout key `folder`), nothing to download
+            folder = info.layout.get("folder", "")
+            roots = [root for root in data_roots(args.data_dir) if folder and (root / folder).is_dir()]
+            where = str(roots[0] / folder) if roots else f"not found: put it at <data root>/{folder}"
+            print(f"  {name:16s} {'ok' if roots else 'MISSING':10s} {'-':>6s} {'-':>9s}  {where}")
+            print(f"      {info.description}")
+            print(f"      source: {info.source}")
             continue
         statuses = check_dataset(name, args.data_dir, verify=args.check)
         found = [s for s in statuses if s.status != "missing"]
@@ -241,6 +252,9 @@ def datasets_fetch(args: argparse.Namespace) -> int:
         info = DATASETS[name]
         if info.synthetic:
             print(f"{name}: generated on the fly; it needs no download")
+            continue
+        if not info.files:
+            print(f"{name}: nothing to download ({info.source})")
             continue
         origin = f" from {mirror}" if mirror else ""
         print(f"{name}: {len(info.files)} file(s), {human_size(info.size)}, into {cache_dir()}{origin}",
