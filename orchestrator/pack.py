@@ -1,17 +1,20 @@
-"""`pack`: container loading on Ray. Branches of each instance run as remote tasks.
+"""`pack`: container loading on Ray. Each instance is one parallel search of ``--workers`` tasks.
 
     python -m orchestrator pack --instances BR7 --limit 20 --constraints C1 \
-        --time-limit 30 --out results.jsonl
+        --time-limit 30 --workers 2 --out results.jsonl
 
 All input (classes, limit, files, instance contents) is validated before Ray starts.
-Each instance's first-level branches (``packing.solver.branches``) become Ray remote
-tasks with the full time limit each, so on a cluster with enough CPUs an instance
-takes about ``--time-limit`` seconds of wall time whatever its branch count; on a
-small machine tasks queue. Results are gathered as they finish (``ray.wait``), the
-best branch per instance is verified by ``packing.verify`` (an invalid one is never
-reported), written as one JSON line, and logged to MLflow: one parent run for the
-command, one child run per instance class with per-instance fill rates, the class
-mean and a 3D render of the class's best packing.
+``--time-limit`` is the wall time of one instance, whatever the number of workers.
+An instance's search runs as ``--workers`` Ray tasks of one CPU each, started
+together, each with the whole time limit (``packing.solver.solve(worker=k,
+workers=N)``: worker 0 is the single-process search, the others jump to wider beam
+passes, see ``packing.beam.Search.run``); the best of their packings counts. As many
+instances run side by side as the cluster's CPUs hold (CPUs // workers), so no task
+waits in a queue while its clock runs. Results are gathered as they finish
+(``ray.wait``), the best packing per instance is verified by ``packing.verify`` (an
+invalid one is never reported), written as one JSON line, and logged to MLflow: one
+parent run for the command, one child run per instance class with per-instance fill
+rates, the class mean and a 3D render of the class's best packing.
 
 ``--instances`` also takes a file: any BR / OR-Library ``.txt`` file (its defective
 problems are named on stderr and skipped) or a shipment ``.json`` / ``.csv``
@@ -38,7 +41,7 @@ from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
 from packing.instances import describe_input, find_class_file, input_path, load_input, parse_selection
 from packing.render import render
-from packing.solver import STRATEGIES, SolverParams, branches, solve, with_overrides
+from packing.solver import STRATEGIES, SolverParams, solve, with_overrides
 from packing.verify import verify
 from trainables.errors import ConfigError
 
@@ -57,15 +60,18 @@ class PackOptions:
     data_dir: str | None
     experiment: str
     address: str | None
-    max_branches: int | None
+    workers: int | None  # None: the cluster's CPUs
     params: SolverParams = field(default_factory=SolverParams)  # defaults with --set applied
 
 
 def register(subparsers: Any) -> None:
     """Add the `pack` sub-command."""
-    p = subparsers.add_parser("pack", help="3D container loading (BR0-BR15) with Ray-parallel tree branches")
-    add_solve_flags(p, limit=10, time_limit=30.0, time_help="seconds per branch task")
-    p.add_argument("--branches", type=int, default=None, help="at most this many first-level branches per instance")
+    p = subparsers.add_parser("pack", help="3D container loading (BR0-BR15), a parallel search per instance on Ray")
+    add_solve_flags(p, limit=10, time_limit=30.0, time_help="wall seconds per instance")
+    p.add_argument("--workers", type=int, default=None,
+                   help="CPUs (search workers) per instance (default: the cluster's CPUs); instances run side by "
+                        "side while CPUs allow")
+    p.add_argument("--branches", type=int, default=None, help=argparse.SUPPRESS)  # the same as --workers
     p.add_argument("--out", help="JSONL output: one packing per line")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="solver parameter, dotted (beam.branching=32; see search_spaces/packing.py and `pack-tune`)")
@@ -106,8 +112,12 @@ def check_solve_flags(args: argparse.Namespace) -> str:
 def options(args: argparse.Namespace) -> PackOptions:
     """Check every flag; ConfigError / InstanceError with one line on bad input."""
     constraints = check_solve_flags(args)
-    if args.branches is not None and args.branches < 1:
-        raise ConfigError(f"--branches: expected a positive number, got {args.branches}")
+    workers = getattr(args, "workers", None)
+    flag = "--workers"
+    if workers is None and getattr(args, "branches", None) is not None:
+        workers, flag = args.branches, "--branches"
+    if workers is not None and workers < 1:
+        raise ConfigError(f"{flag}: expected a positive number of workers per instance, got {workers}")
     out = Path(args.out) if args.out else None
     if out is not None and not out.resolve().parent.is_dir():
         raise ConfigError(f"--out: directory {out.resolve().parent} does not exist")
@@ -117,29 +127,35 @@ def options(args: argparse.Namespace) -> PackOptions:
         raise ConfigError(f"--set: {exc}") from None
     return PackOptions(args.instances, args.limit, constraints, float(args.time_limit), args.strategy,
                        int(args.seed or 0), out, args.data_dir, args.experiment or "orchestrator",
-                       args.address, args.branches, params)
+                       args.address, workers, params)
 
 
 @ray.remote(num_cpus=1, max_retries=3)
 def _solve_task(instance: Instance, strategy: str, constraints: str, time_limit: float, seed: int,
-                branch: int, fault_plan: str = "", params: SolverParams | None = None) -> Solution:
-    """One branch of one instance (the pure solver; no I/O). A task whose worker
-    dies is retried by Ray (``max_retries``); the search is deterministic per seed."""
-    faults.maybe_exit(fault_plan, "pack_task_exit", instance=instance.name, branch=branch)
-    return solve(instance, strategy, constraints, time_limit, seed=seed, branch=branch, params=params)
+                worker: int, workers: int, fault_plan: str = "", params: SolverParams | None = None) -> Solution:
+    """Worker ``worker`` of one instance's parallel search (the pure solver; no I/O). A
+    task whose process dies is retried by Ray (``max_retries``); the search is
+    deterministic per seed and work cap. ``branch`` is the fault plans' key for the worker."""
+    faults.maybe_exit(fault_plan, "pack_task_exit", instance=instance.name, worker=worker, branch=worker)
+    return solve(instance, strategy, constraints, time_limit, seed=seed, params=params, worker=worker,
+                 workers=workers)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, fan out, gather, verify, write, log. Returns the exit code."""
     opts = options(args)
     instances = load_instances(opts.spec, opts.limit, opts.data_dir)
-    plan = {inst.name: _branch_ids(inst, opts) for inst in instances}
     uri = tracking.resolve_tracking_uri()
     cluster.connect(opts.address)
     cluster.require_shared_tracking(uri)
-    logger = _Logger(uri, opts, instances)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    workers = opts.workers or cpus
+    if workers > cpus:
+        raise ConfigError(f"--workers: {workers} workers per instance, but the cluster has {cpus} CPUs "
+                          f"(a queued worker's clock would run while it waits)")
+    logger = _Logger(uri, opts, instances, workers)
     try:
-        results = _fan_out(instances, plan, opts, logger)
+        results = _fan_out(instances, workers, max(1, cpus // workers), opts, logger)
     except BaseException as exc:
         logger.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", f"{type(exc).__name__}: {exc}")
         raise
@@ -197,22 +213,24 @@ def solver_params_dict(params: SolverParams) -> dict[str, Any]:
     return out
 
 
-def _branch_ids(inst: Instance, opts: PackOptions) -> tuple[int, ...]:
-    ids = branches(inst, opts.strategy, opts.constraints, opts.params)
-    return ids[: opts.max_branches] if opts.max_branches else ids
-
-
-def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str, Solution]:
-    """Submit every branch task; keep the best verified packing per instance as they finish."""
+def _fan_out(instances, workers: int, side_by_side: int, opts: PackOptions,
+             logger: "_Logger") -> dict[str, Solution]:
+    """Run ``side_by_side`` instances at a time, each as ``workers`` tasks started together;
+    keep the best verified packing per instance as its last worker finishes."""
     by_name = {inst.name: inst for inst in instances}
+    queue = list(instances)
     refs: dict[Any, str] = {}
-    for inst in instances:
+
+    def start(inst: Instance) -> None:
         ref = ray.put(inst)
-        for b in plan[inst.name]:
-            refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, b,
+        for k in range(workers):
+            refs[_solve_task.remote(ref, opts.strategy, opts.constraints, opts.time_limit, opts.seed, k, workers,
                                     faults.current(), opts.params)] = inst.name
+
+    for _ in range(min(side_by_side, len(queue))):
+        start(queue.pop(0))
     pending = list(refs)
-    got: dict[str, list[Solution]] = {name: [] for name in plan}
+    got: dict[str, list[Solution]] = {inst.name: [] for inst in instances}
     results: dict[str, Solution] = {}
     out = opts.out.open("w", encoding="utf-8") if opts.out else None
     try:
@@ -220,8 +238,12 @@ def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str,
             done, pending = ray.wait(pending, num_returns=1)
             name = refs[done[0]]
             got[name].append(ray.get(done[0]))
-            if len(got[name]) < len(plan[name]):
+            if len(got[name]) < workers:
                 continue
+            if queue:  # this instance's CPUs are free again
+                n_before = len(refs)
+                start(queue.pop(0))
+                pending += list(refs)[n_before:]
             inst = by_name[name]
             best = _best_verified(inst, got[name], opts.constraints)
             results[name] = best
@@ -230,22 +252,26 @@ def _fan_out(instances, plan, opts: PackOptions, logger: "_Logger") -> dict[str,
                 out.flush()
             logger.instance(inst, best)
             print(f"[{len(results)}/{len(instances)}] {name} {opts.constraints} fill {100 * best.fill_rate:.2f} % "
-                  f"(branch {best.branch} of {len(plan[name])}, {best.seconds:.1f} s)", file=sys.stderr)
+                  f"(worker {_worker(best)} of {workers}, {best.seconds:.1f} s)", file=sys.stderr)
     finally:
         if out:
             out.close()
     return results
 
 
+def _worker(sol: Solution) -> int:
+    return int(dict(sol.stats).get("worker", 0))
+
+
 def _best_verified(inst: Instance, sols: list[Solution], constraints: str) -> Solution:
-    """The fullest branch that passes the independent verifier (never an invalid one)."""
-    for sol in sorted(sols, key=lambda s: (-s.fill_rate, s.branch or 0)):
+    """The fullest worker's packing that passes the independent verifier (never an invalid one)."""
+    for sol in sorted(sols, key=lambda s: (-s.fill_rate, _worker(s))):
         if verify(inst, sol.placements, constraints).ok:
             seconds = max(s.seconds for s in sols)
             return Solution(sol.instance, sol.container, sol.constraints, sol.strategy, sol.placements,
                             seconds, sol.branch, sol.stats)
     problems = verify(inst, sols[0].placements, constraints).problems if sols else ("no branch returned",)
-    raise RuntimeError(f"{inst.name}: every branch's packing failed verification: {problems[:2]}")
+    raise RuntimeError(f"{inst.name}: every worker's packing failed verification: {problems[:2]}")
 
 
 def _record(sol: Solution) -> dict[str, Any]:
@@ -272,7 +298,7 @@ def _cls(name: str) -> str:
 class _Logger:
     """MLflow bookkeeping: the parent run, one child run per class, metrics, renders."""
 
-    def __init__(self, uri: str, opts: PackOptions, instances: tuple[Instance, ...]) -> None:
+    def __init__(self, uri: str, opts: PackOptions, instances: tuple[Instance, ...], workers: int) -> None:
         self.uri, self.opts = uri, opts
         exp = tracking.ensure_experiment(uri, opts.experiment)
         common = {"orch.strategy": opts.strategy, "orch.constraints": opts.constraints}
@@ -283,7 +309,7 @@ class _Logger:
         tracking.log_params(uri, self.parent, {
             "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints,
             "time_limit": opts.time_limit, "strategy": opts.strategy, "seed": opts.seed,
-            "max_branches": opts.max_branches or "all", "n_instances": len(instances),
+            "workers": workers, "n_instances": len(instances),
             **{f"solver.{k}": v for k, v in solver_params_dict(opts.params).items()},
         })
         self.children: dict[str, str] = {}

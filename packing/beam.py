@@ -30,6 +30,7 @@ from packing import kernels as K
 from packing.blocks import BlockTable
 
 Spaces = np.ndarray  # (S, 6) int64 rows x0 y0 z0 x1 y1 z1
+PASS_CLASSES = 4  # a parallel search splits its passes' widths into at most this many classes (see Search.run)
 
 
 @dataclass(frozen=True)
@@ -174,14 +175,20 @@ class Packer:
 
 
 class Search:
-    """The beam search with doubling width, a clock and an evaluation counter."""
+    """The beam search with doubling width, a clock and an evaluation counter.
+
+    ``run(root, worker, workers)`` is one worker's share of a search (see there);
+    ``passes`` logs (width, budget spent, best volume) after every finished pass.
+    """
 
     def __init__(self, packer: Packer, params: BeamParams, deadline: float) -> None:
         self.p = packer
         self.params = params
         self.deadline = deadline
+        self.start = time.perf_counter()
         self.best: State | None = None
         self.evals = 0
+        self.passes: list[tuple[int, float, int]] = []
         ev = params.evaluate
         if ev == "auto":  # two completions per node pay off when completions are cheap (few box types)
             ev = "both" if len(packer.stock) < 40 else ""
@@ -191,6 +198,10 @@ class Search:
         if self.params.max_evals and self.evals >= self.params.max_evals:
             return True
         return time.perf_counter() >= self.deadline
+
+    def spent(self) -> float:
+        """Budget used so far: completions under a work cap (deterministic), else seconds."""
+        return float(self.evals) if self.params.max_evals else time.perf_counter() - self.start
 
     def complete(self, st: State) -> int:
         """The greedy completion value of ``st`` (best over the evaluation ranks); keeps the best."""
@@ -203,15 +214,30 @@ class Search:
             best_v = max(best_v, volume)
         return best_v
 
-    def run(self, root: State) -> State:
-        """Passes of beam search with width 1, 2, 4, ... until the budget ends."""
+    def run(self, root: State, worker: int = 0, workers: int = 1) -> State:
+        """Passes of beam search until the budget ends; the best complete packing seen.
+
+        A lone worker runs widths 1, 2, 4, ... (``start_width`` doubling). Worker k of a
+        parallel search runs the widths 2^i with i = k (mod m), m = min(workers,
+        ``PASS_CLASSES``): together the workers run every pass the lone search would,
+        each one sooner, so under the same work cap per worker their best packing is at
+        least the lone search's; a pass costs about its width, so each worker reaches
+        widths nearly twice as wide as the lone search in the same time. Passes are the
+        unit of parallel work because the beam's result grows in steps with its width
+        and repeats itself between passes of nearby widths. Workers beyond m repeat a
+        class with seed-driven block-score jitter (set up by the solver) for diversity.
+        """
         self.complete(root)
-        width = max(1, self.params.start_width)
+        m = max(1, min(workers, PASS_CLASSES))
+        width = max(1, self.params.start_width) << (worker % m)
         while not self.out_of_budget():
             self.beam(root, width)
+            if self.out_of_budget():
+                break
+            self.passes.append((width, self.spent(), self.best.volume))
             if width >= self.params.max_width:
                 break  # a wider pass would repeat this one
-            width *= 2
+            width = min(width << m, self.params.max_width)
         return self.best
 
     def beam(self, root: State, width: int) -> None:

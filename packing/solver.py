@@ -1,9 +1,11 @@
 """One interface over the strategies: ``solve`` and the first-level ``branches``.
 
-The orchestrator asks ``branches`` for the root's branches, runs ``solve(...,
-branch=b)`` for each as a separate task and keeps the best; ``branch=None`` runs the
-whole tree in one process. Same instance, parameters, seed and work cap (``max_evals``)
-give the same packing; with only a clock the search is cut wherever time ends.
+A parallel search of one instance is ``solve(..., worker=k, workers=N)`` for k in
+0..N-1, each in its own process with the whole time limit, keeping the best packing
+(the orchestrator runs them as Ray tasks); ``workers=1`` is the single-process
+search. ``branch=b`` restricts a search to one first-level branch of the tree.
+Same instance, parameters, seed and work cap (``max_evals``) give the same packing;
+with only a clock the search is cut wherever time ends.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from packing.beam import BeamParams, Packer, Search
+from packing.beam import PASS_CLASSES, BeamParams, Packer, Search
 from packing.blocks import build_blocks, expand
 from packing.errors import InstanceError
 from packing.geometry import Instance, Placement, Solution, parse_constraints
 from packing.mltrs import MltrsParams, solve_mltrs
 
 STRATEGIES = ("blocks", "mltrs")
+DIVERSITY_JITTER = 0.05  # block-score jitter of parallel workers beyond the pass classes (x mean block volume)
 
 
 @dataclass(frozen=True)
@@ -60,26 +63,37 @@ def solve(
     seed: int = 0,
     branch: int | None = None,
     params: SolverParams | None = None,
+    worker: int = 0,
+    workers: int = 1,
 ) -> Solution:
-    """The best packing found within ``time_limit`` seconds (never an invalid one)."""
+    """The best packing found within ``time_limit`` seconds (never an invalid one).
+
+    ``worker`` of ``workers``: this process's share of a parallel search of one
+    instance (``packing.beam.Search.run``; the caller keeps the best of the workers'
+    packings). Worker 0 is always the single-process search itself.
+    """
     _check_strategy(strategy)
     cons = parse_constraints(constraints)
     params = params or SolverParams()
     start = time.perf_counter()
     deadline = start + max(0.0, float(time_limit))
     support = cons == "C1C2"
+    if not 0 <= worker < max(1, workers):
+        raise InstanceError(f"{instance.name}: worker {worker} not in 0..{workers - 1}")
     if strategy == "mltrs":
+        if branch is None and worker > 0:  # worker k >= 1 of an MLTrS search fixes the root plane (k - 1) % 3
+            branch = (worker - 1) % 3
         if branch is not None and branch not in (0, 1, 2):
             raise InstanceError(f"{instance.name}: mltrs branch {branch} not in (0, 1, 2)")
         placements, evals = solve_mltrs(instance, support, params.mltrs, deadline, branch)
     else:
-        placements, evals = _solve_blocks(instance, support, params, deadline, seed, branch)
+        placements, evals = _solve_blocks(instance, support, params, deadline, seed, branch, worker, workers)
     seconds = time.perf_counter() - start
-    return Solution(instance.name, instance.container, cons, strategy, tuple(placements), seconds, branch,
-                    (("evals", float(evals)),))
+    stats = (("evals", float(evals)),) + ((("worker", float(worker)),) if workers > 1 else ())
+    return Solution(instance.name, instance.container, cons, strategy, tuple(placements), seconds, branch, stats)
 
 
-def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[list[Placement], int]:
+def _solve_blocks(instance, support, params, deadline, seed, branch, worker=0, workers=1) -> tuple[list[Placement], int]:
     bp = params.blocks
     many = len(instance.types) >= 40
     rounds = bp.general_rounds if bp.general_rounds >= 0 else (2 if support else 1) * many
@@ -91,9 +105,11 @@ def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[li
     packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support
                                                       and len(instance.types) >= 60)
     packer.live_reach = params.beam.live_reach == "on" or (params.beam.live_reach == "auto" and len(instance.types) < 40)
-    if params.jitter > 0 and seed:
-        rng = np.random.default_rng(seed)
-        packer.noise = rng.random(len(table)) * params.jitter * float(table.vol.mean())
+    copy = worker >= PASS_CLASSES  # a worker that repeats another's passes: perturb its block scores
+    jitter = params.jitter if params.jitter > 0 else DIVERSITY_JITTER * copy
+    if jitter > 0 and (seed or copy):
+        rng = np.random.default_rng((seed, worker) if copy else seed)
+        packer.noise = rng.random(len(table)) * jitter * float(table.vol.mean())
     search = Search(packer, params.beam, deadline)
     root = packer.root()
     if branch is not None:
@@ -101,7 +117,7 @@ def _solve_blocks(instance, support, params, deadline, seed, branch) -> tuple[li
         if branch >= len(cand):
             return [], 0  # fewer first blocks than branches: this branch is empty
         root = packer.place(root, sp, int(cand[branch]))
-    best = search.run(root)
+    best = search.run(root, worker, workers)
     placements = [p for (b, x, y, z) in best.placed for p in expand(table, b, (x, y, z))]
     return placements, search.evals
 
