@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_report  # noqa: E402
+from benchmarks.common import use_shared_data, write_report  # noqa: E402
 from packing.instances import find_class_file, parse_selection, read_file  # noqa: E402
 from packing.solver import branches, solve, warm_up  # noqa: E402
 from packing.verify import verify  # noqa: E402
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-fill", action="store_true")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     a = ap.parse_args(argv)
+    use_shared_data()
     classes = [s.cls for s in parse_selection(a.classes)]
     cons_list = [c.strip().upper().replace("&", "") for c in a.constraints.split(",") if c.strip()]
     report: dict = {"argv": sys.argv[1:], "strategy": a.strategy, "time_limit": a.time_limit, "sample": a.sample}
