@@ -15,12 +15,12 @@ shipment (``.json`` / ``.csv``, see ``packing.shipment``). ``load_input`` and
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.registry import data_roots
 from packing.errors import InstanceError
 from packing.geometry import BoxType, Instance
 from packing.shipment import fits_container, load_shipment, read_text
@@ -194,13 +194,9 @@ def candidate_dirs(data_dir: str | Path | None = None) -> tuple[Path, ...]:
     if data_dir:
         base = Path(data_dir)
         return (base, base / DATA_SUBDIR)
-    dirs = []
-    env = os.environ.get("ORCH_DATA_DIR")
-    if env:
-        dirs.append(Path(env) / DATA_SUBDIR)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    dirs.append(cache / "ray-orchestrator" / DATA_SUBDIR)
-    return tuple(dirs)
+    # The same roots as every other data set (data.registry.data_roots), so what
+    # `datasets fetch br` puts in the user cache is found.
+    return tuple(root / DATA_SUBDIR for root in data_roots())
 
 
 def find_class_file(cls: str, data_dir: str | Path | None = None) -> Path:
@@ -212,8 +208,8 @@ def find_class_file(cls: str, data_dir: str | Path | None = None) -> Path:
             return path
     looked = ", ".join(str(d / f"{cls}.txt") for d in dirs)
     raise InstanceError(
-        f"{cls}: instance file not found (looked in {looked}); copy the BR files from "
-        "github.com/fontanf/packingsolver data/box_raw there or pass --data-dir"
+        f"{cls}: instance file not found (looked in {looked}); run `python -m orchestrator datasets fetch br` "
+        "or pass --data-dir"
     )
 
 
