@@ -81,7 +81,8 @@ def test_dft_keeps_a_pure_tone_in_the_season():
 @pytest.mark.parametrize("key,value,message", [
     ("dropout", 1.5, "dropout"), ("lr", 0.0, "lr"), ("down_sampling_method", "median", "down_sampling_method"),
     ("n_heads", 16, "no attention heads"), ("d_layers", 2, "no decoder layers"), ("colour", 1, "unknown key"),
-    ("e_layers", 1.5, "expected an integer"),
+    ("e_layers", 1.5, "expected an integer"), ("seed", float("nan"), "expected an integer"),
+    ("seed", float("inf"), "expected an integer"), ("noise_std", float("nan"), "expected a number"),
 ])
 def test_config_rejects_bad_values(key, value, message):
     with pytest.raises(ConfigError, match=message):
