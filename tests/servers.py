@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,7 +63,11 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None) -> None:
+class StartError(RuntimeError):
+    """A server process exited before it answered."""
+
+
+def wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
@@ -72,9 +77,16 @@ def wait_http(url: str, seconds: float, proc: subprocess.Popen | None = None) ->
             return  # it answered (e.g. 401 without the auth token): it is up
         except OSError:
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+                raise StartError(f"{proc.args[:3]} exited with {proc.returncode}{_tail(log)}")
             time.sleep(1.0)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
+    raise TimeoutError(f"{url} did not answer within {seconds} s{_tail(log)}")
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    """The end of a server's output, so a failed start says why."""
+    if log is None or not log.exists():
+        return ""
+    return "; its output ends:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @contextmanager
@@ -133,23 +145,32 @@ def _ray_head(extra_nodes: int = 0, cpus: int = 2):
     Yields (gcs address, dashboard URL). Every `ray start` runs with --block in its
     own process group and is stopped by a signal, so other Ray clusters on this
     machine (the test session's) are left alone; `ray stop` would kill them too.
+    Each node's output goes to a log whose end a failed start reports. A head that
+    exits before it answers is started once more on fresh ports: the ports are
+    chosen free but only bound by Ray later, so another process can take one first.
     """
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
-    port, dash = free_port(), free_port()
-    procs = [subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={cpus}", *_own_ports(),
-         f"--ray-client-server-port={free_port()}", "--block"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    address, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
+    logs = Path(tempfile.mkdtemp(prefix="orch-ray-logs-"))
+    procs: list[subprocess.Popen] = []
     try:
-        wait_http(f"{url}/api/version", 120, procs[0])
-        for _ in range(extra_nodes):
-            procs.append(subprocess.Popen(
-                [str(BIN / "ray"), "start", f"--address={address}", "--node-ip-address=127.0.0.1",
-                 "--num-cpus=0", *_own_ports(), "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))
+        for attempt in (1, 2):
+            port, dash = free_port(), free_port()
+            log = logs / f"head-{attempt}.log"
+            procs.append(_ray_start(["--head", f"--port={port}", "--dashboard-host=127.0.0.1",
+                                     f"--dashboard-port={dash}", f"--num-cpus={cpus}",
+                                     f"--ray-client-server-port={free_port()}"], env, log))
+            address, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{dash}"
+            try:
+                wait_http(f"{url}/api/version", 120, procs[-1], log)
+                break
+            except StartError as exc:
+                procs.pop().wait(timeout=60)
+                if attempt == 2:
+                    raise
+                warnings.warn(f"ray start --head, started again on fresh ports: {exc}")
+        for k in range(extra_nodes):
+            procs.append(_ray_start([f"--address={address}", "--num-cpus=0"], env, logs / f"node-{k + 1}.log"))
         if extra_nodes:
             wait_nodes(address, 1 + extra_nodes, env, 120)
         yield address, url
@@ -161,6 +182,13 @@ def _ray_head(extra_nodes: int = 0, cpus: int = 2):
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 _signal_group(proc, 9)
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen([str(BIN / "ray"), "start", "--node-ip-address=127.0.0.1", *args, *_own_ports(),
+                                 "--block"], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _own_ports() -> list[str]:
