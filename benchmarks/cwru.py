@@ -138,7 +138,7 @@ def run_one(name: str, values: dict, data, record: dict, path: Path, device: str
              "confusion": result.outputs["confusion"].tolist(),
              "mean_modality_weights": dict(zip(result.outputs["branch_names"],
                                                result.outputs["modality_weights"].mean(0).round(4).tolist())),
-             "stage_epochs": {k: len(v) for k, v in result.outputs["stages"].items()}}
+             "stage_epochs": {k: len(v) for k, v in result.stages.items()}}
     record["runs"].append(entry)
     path.write_text(json.dumps(record, indent=1))
     np.savez_compressed(probs_path(path, name), labels=result.outputs["test_labels"], clean=result.outputs["test_probs"],

@@ -55,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     use_shared_data()
     from trainables.config import build_config
-    from trainables.timemixer.task import SPEC, TimeMixerConfig, load_data
+    from trainables.timemixer.config import TimeMixerConfig
+    from trainables.timemixer.task import SPEC, load_data
 
     cfg = build_config(TimeMixerConfig, dict(SPEC.smoke_overrides))
     rows = []

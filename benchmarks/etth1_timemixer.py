@@ -65,7 +65,8 @@ def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
 
     from trainables.config import build_config
     from trainables.context import LocalContext
-    from trainables.timemixer.task import TimeMixerConfig, fit, load_data
+    from trainables.timemixer.config import TimeMixerConfig
+    from trainables.timemixer.task import fit, load_data
 
     overrides: dict[str, Any] = {**REFERENCE, "output_len": horizon, "seed": seed}
     for item in extra:
@@ -82,7 +83,7 @@ def in_process(horizon: int, seed: int, extra: list[str]) -> dict[str, Any]:
 
 
 def _test_truth(cfg: Any, data: Any) -> np.ndarray:
-    from trainables.timemixer.task import split_dataset
+    from trainables.timemixer.data import split_dataset
 
     test = split_dataset(cfg, data, "test", 1)
     return test.__getitems__(list(range(len(test))))[1].numpy()

@@ -24,7 +24,9 @@ from benchmarks.common import table, use_shared_data, write_report  # noqa: E402
 from data.windows import keep_batch  # noqa: E402
 from trainables.config import build_config  # noqa: E402
 from trainables.context import LocalContext  # noqa: E402
-from trainables.timemixer.task import SPEC, TimeMixerConfig, build_model, load_data, split_dataset  # noqa: E402
+from trainables.timemixer.config import TimeMixerConfig  # noqa: E402
+from trainables.timemixer.data import split_dataset  # noqa: E402
+from trainables.timemixer.task import SPEC, build_model, load_data  # noqa: E402
 from data.source import builtin_source
 
 REFERENCE_SAMPLES_PER_S = 415.0

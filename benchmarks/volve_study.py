@@ -100,7 +100,7 @@ def tune_best(trials: int, data: Any, seed: int, metric: str) -> dict[str, Any]:
     from orchestrator.sweep import run_sweep
     from search_spaces.timemixer import volve
     from trainables.config import build_config
-    from trainables.timemixer.task import TimeMixerConfig
+    from trainables.timemixer.config import TimeMixerConfig
 
     run = RunOptions(model="timemixer", data=builtin_source("volve"), params=build_config(TimeMixerConfig, BASE),
                      experiment="volve_study")
@@ -117,7 +117,8 @@ def tune_best(trials: int, data: Any, seed: int, metric: str) -> dict[str, Any]:
 def run_model(overrides: dict[str, Any], data: Any, init_from: str = "") -> tuple[Any, dict[str, Any]]:
     from trainables.config import build_config
     from trainables.context import LocalContext
-    from trainables.timemixer.task import TimeMixerConfig, fit
+    from trainables.timemixer.config import TimeMixerConfig
+    from trainables.timemixer.task import fit
 
     values = {**BASE, **overrides}
     if init_from:

@@ -67,7 +67,7 @@ def log_fit_result(uri: str, run_id: str, spec: TrainableSpec, params: Any, data
     ``val_*`` is the restored best model's, while the epochs before stay the curve.
     """
     tracking.log_metrics(uri, run_id, result.metrics, step=len(result.history) + 1)
-    log_stages(uri, run_id, result.outputs.get("stages") or {})
+    log_stages(uri, run_id, result.stages)
     if with_plots:
         for name, figure in spec.plots(result, data).items():
             tracking.log_figure(uri, run_id, figure, f"plots/{name}")

@@ -12,7 +12,8 @@ from data.signal import CWT, fft_spectrum, stft_image
 from trainables.bearing.augment import LEVELS, augment, mixup, progressive_level, snr_noise
 from trainables.bearing.losses import arcface_logits, focal_loss, nt_xent
 from trainables.bearing.model import (SIZES, BearingNet, ContrastiveNet, FrequencyBranch, TimeBranch,
-                                      TimeFrequencyBranch, count_parameters, shape_for)
+                                      TimeFrequencyBranch, shape_for)
+from trainables.common import n_parameters
 
 torch.manual_seed(0)
 X = torch.randn(4, 512)
@@ -60,7 +61,7 @@ def test_cwt_images_and_every_parameter_gets_a_gradient():
 
 
 def test_model_sizes_near_the_seed_budgets():
-    counts = {name: count_parameters(BearingNet(shape)) for name, shape in SIZES.items()}
+    counts = {name: n_parameters(BearingNet(shape)) for name, shape in SIZES.items()}
     for name, target in {"small": 0.8e6, "medium": 2.5e6, "large": 8e6}.items():
         assert 0.85 * target <= counts[name] <= 1.15 * target, counts
 

@@ -40,8 +40,8 @@ def test_tiny_fit_reports_both_stages_and_all_metrics(tiny_run):
     for key in ("val_acc", "val_macro_f1", "test_acc", "test_macro_f1", "test_snr0db_acc", "test_snr_m4db_acc",
                 "test_precision_normal", "test_recall_OR021", "test_f1_B007", "seconds_per_epoch"):
         assert key in m and 0 <= m[key] or key == "seconds_per_epoch", key
-    assert set(result.outputs["stages"]) == {"pretrain", "finetune"}
-    assert len(result.outputs["stages"]["pretrain"]) == 1 and len(result.history) == 2
+    assert set(result.stages) == {"pretrain", "finetune"}
+    assert len(result.stages["pretrain"]) == 1 and len(result.history) == 2
     assert [h["stage"] for h in ctx.history] == [0.0, 1.0, 1.0]  # every epoch reported, tagged by stage
     assert m["n_train_labelled"] == m["n_train"] / 2
     assert result.outputs["test_probs"].shape == (m["n_test"], 10)

@@ -13,7 +13,8 @@ from trainables.config import TrainConfig, build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.loop import run_loop
-from trainables.timemixer.task import SPEC, TimeMixerConfig, fit, load_data
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.task import SPEC, fit, load_data
 from data.source import builtin_source
 
 

@@ -96,7 +96,8 @@ def test_too_short_series_fails_clearly():
     data = load_synthetic_wells(n_days=300)
     from dataclasses import replace
 
-    from trainables.timemixer.task import TimeMixerConfig, preflight
+    from trainables.timemixer.config import TimeMixerConfig
+    from trainables.timemixer.task import preflight
 
     cfg = replace(TimeMixerConfig(), input_len=3000, output_len=1000, step_len=50)
     with pytest.raises(DataError, match="too short for input_len=3000"):

@@ -7,12 +7,13 @@ import itertools
 import pytest
 import torch
 
+from trainables.common import n_parameters
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
-from trainables.timemixer.model import (DFTDecomposition, MovingAvgDecomposition, RevIN, TimeMixer,
-                                        TimeMixerShape, count_parameters)
-from trainables.timemixer.task import SPEC, TimeMixerConfig, fit, load_data
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.model import DFTDecomposition, MovingAvgDecomposition, RevIN, TimeMixer, TimeMixerShape
+from trainables.timemixer.task import SPEC, fit, load_data
 from data.source import builtin_source
 
 
@@ -36,7 +37,7 @@ def test_reference_parameter_count():
     # The reference ETTh1 model has 75,497 parameters, two of its LayerNorms
     # (2 x 32) being defined but never used; ours omits those.
     model = TimeMixer(TimeMixerShape(96, 96, 7, mark_features=4))
-    assert count_parameters(model) == 75_497 - 64
+    assert n_parameters(model) == 75_497 - 64
 
 
 def test_revin_round_trip():

@@ -21,8 +21,9 @@ from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.timemixer.augment import PanelWindows, mix, mixup_pairs
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
-from trainables.timemixer.task import (SPEC, TimeMixerConfig, build_model, fit, load_data, load_initial_weights,
-                                       panel_windows, prepare)
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.data import panel_windows, prepare
+from trainables.timemixer.task import SPEC, build_model, fit, load_data, load_initial_weights
 from data.source import builtin_source
 
 TINY = {**SPEC.smoke_overrides, "epochs": 2, "max_train_batches": 4}

@@ -28,7 +28,9 @@ from orchestrator.__main__ import build_parser, main
 from orchestrator.config import resolve_run
 from trainables.config import build_config
 from trainables.context import LocalContext
-from trainables.timemixer.task import SPEC, TimeMixerConfig, fit, load_data, panel_windows, preflight, prepare
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.data import panel_windows, prepare
+from trainables.timemixer.task import SPEC, fit, load_data, preflight
 from tests.conftest import require_data
 
 ROOT = Path(__file__).resolve().parents[1]

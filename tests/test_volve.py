@@ -12,7 +12,9 @@ from data.synthetic import arps_rate, well_production
 from data.volve import build_panel, load_volve
 from trainables.config import build_config
 from trainables.timemixer.baselines import arps_forecast, fit_arps, last_value, seasonal_naive
-from trainables.timemixer.task import TimeMixerConfig, build_model, panel_windows, preflight, prepare
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.data import panel_windows, prepare
+from trainables.timemixer.task import build_model, preflight
 from tests.conftest import require_data
 
 GUIDE = {"input_len": 3000, "output_len": 1000, "step_len": 50, "d_model": 8, "d_ff": 16, "e_layers": 1,

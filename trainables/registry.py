@@ -34,6 +34,9 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     # Arrays for the family's plots and for ensembles (e.g. predictions on val/test).
     outputs: dict[str, Any] = field(default_factory=dict)
+    # A family that trains in several stages: stage name -> that stage's history, in
+    # order (the orchestrator logs each as its own run under the trial's run).
+    stages: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

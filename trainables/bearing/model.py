@@ -68,10 +68,6 @@ def shape_for(size: str, **changes) -> BearingShape:
     return replace(SIZES[size], **changes)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 # --- building blocks ------------------------------------------------------------------
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, dims: int = 1) -> nn.Sequential:

@@ -2,7 +2,7 @@
 stages (NT-Xent pre-training, then supervised fine-tuning), metrics and plots.
 
 Both stages run through the shared ``run_loop`` inside one ``fit``; each stage's
-history is returned separately in ``FitResult.outputs["stages"]`` so that the
+history is returned separately in ``FitResult.stages`` so that the
 orchestrator can log them as two MLflow runs, and every reported epoch carries a
 ``stage`` metric (0 pre-training, 1 fine-tuning). A checkpoint records which stage
 wrote it, so a resumed run skips a finished pre-training instead of redoing it.
@@ -27,8 +27,8 @@ from data.signal import add_noise_snr, standardize
 from data.windows import keep_batch
 from trainables.bearing.augment import LEVELS, augment, mixup, progressive_level, snr_noise
 from trainables.bearing.losses import arcface_loss, focal_loss, nt_xent
-from trainables.bearing.model import (BRANCHES, SIZES, TF_METHODS, BearingNet, ContrastiveNet, count_parameters,
-                                      shape_for)
+from trainables.bearing.model import BRANCHES, SIZES, TF_METHODS, BearingNet, ContrastiveNet, shape_for
+from trainables.common import n_parameters, predict_batches, seed_everything
 from trainables.config import TrainConfig, check
 from trainables.context import TrainContext
 from trainables.loop import run_loop
@@ -244,19 +244,15 @@ def supervised_loss(cfg: BearingConfig, logits: torch.Tensor, cosine: torch.Tens
     return loss
 
 
-@torch.no_grad()
 def predict(model: BearingNet, windows: Windows, batch_size: int, device: torch.device) -> dict[str, np.ndarray]:
     """Class probabilities, fused features and modality weights for every window."""
-    model.eval()
-    probs, feats, weights = [], [], []
-    for lo in range(0, len(windows), batch_size):
-        x = windows.x[lo: lo + batch_size].to(device)
-        logits, _, fused, w = model(x)
-        probs.append(torch.softmax(logits.float(), -1).cpu())
-        feats.append(fused.float().cpu())
-        weights.append(w.float().cpu())
-    return {"probs": torch.cat(probs).numpy(), "features": torch.cat(feats).numpy(),
-            "weights": torch.cat(weights).numpy(), "labels": windows.y.numpy()}
+    def forward(net: nn.Module, batch: Any) -> tuple[torch.Tensor, ...]:
+        logits, _, fused, weights = net(batch[0].to(device))
+        return torch.softmax(logits.float(), -1), fused, weights
+
+    probs, features, weights = predict_batches(model, windows, batch_size, forward)
+    return {"probs": probs.numpy(), "features": features.numpy(), "weights": weights.numpy(),
+            "labels": windows.y.numpy()}
 
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, prefix: str,
@@ -418,8 +414,7 @@ def finetune(cfg: BearingConfig, net: BearingNet, labelled: Windows, val: Window
 def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
     """Optional pre-training, fine-tuning, then scoring on the fold's test blocks
     (clean and at each ``test_snr_db``)."""
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
+    seed_everything(cfg.seed)
     splits = make_splits(cfg, data)
     labelled = window_tensors(data, splits.labelled)
     val = window_tensors(data, splits.val)
@@ -455,7 +450,7 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
     epoch_seconds = [h["epoch_seconds"] for h in result.history]
     metrics.update({
         "best_epoch": float(result.best_epoch), "epochs_run": float(len(result.history)),
-        "n_parameters": float(count_parameters(model)), "seconds_per_epoch": float(np.mean(epoch_seconds)),
+        "n_parameters": float(n_parameters(model)), "seconds_per_epoch": float(np.mean(epoch_seconds)),
         "n_train_labelled": float(len(splits.labelled)), "n_train": float(len(splits.train)),
         "n_test": float(len(splits.test)), "fit_seconds": result.seconds,
     })
@@ -463,7 +458,7 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
 
     pick = np.linspace(0, len(test) - 1, min(cfg.tsne_points, len(test))).astype(int)
     outputs = {
-        "stages": stages, "class_names": data.class_names, "branch_names": model.backbone.branch_names,
+        "class_names": data.class_names, "branch_names": model.backbone.branch_names,
         "val_probs": val_out["probs"], "val_labels": val_out["labels"],
         "test_probs": test_out["probs"], "test_labels": test_out["labels"], "noisy_test_probs": noisy_test_probs,
         "confusion": confusion_matrix(test_out["labels"], test_out["probs"].argmax(-1),
@@ -471,7 +466,7 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
         "features": test_out["features"][pick], "feature_labels": test_out["labels"][pick],
         "modality_weights": test_out["weights"],
     }
-    return FitResult(metrics=metrics, model=model, history=result.history, outputs=outputs)
+    return FitResult(metrics=metrics, model=model, history=result.history, outputs=outputs, stages=stages)
 
 
 # --- plots ----------------------------------------------------------------------------------
@@ -531,7 +526,7 @@ def plots(result: FitResult, data: BearingData) -> dict[str, Any]:
     fig.tight_layout()
     figures["modality_weights.png"] = fig
 
-    stages = out["stages"]
+    stages = result.stages
     fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.5), squeeze=False)
     for ax, (stage, history) in zip(axes[0], stages.items()):
         epochs = [h["epoch"] for h in history]

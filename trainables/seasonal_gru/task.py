@@ -32,6 +32,7 @@ from data.epf import EpfData, load_prices, persistence
 from data.prices import DATA_KEYS
 from data.windows import WindowDataset, keep_batch, require_windows, window_starts
 from trainables import losses
+from trainables.common import n_parameters, predict_batches, seed_everything
 from trainables.config import TrainConfig, check
 from trainables.context import TrainContext
 from trainables.loop import run_loop
@@ -216,16 +217,10 @@ def _forward(model: torch.nn.Module, batch: Any, device: torch.device):
     return pred, y, hidden
 
 
-@torch.no_grad()
 def predict_z(model: torch.nn.Module, dataset: WindowDataset, batch_size: int, device: torch.device) -> np.ndarray:
     """Forecasts of every window, concatenated in time order (eq. 26 units)."""
-    model.eval()
-    out = []
-    for lo in range(0, len(dataset), batch_size):
-        batch = dataset.__getitems__(list(range(lo, min(len(dataset), lo + batch_size))))
-        pred, _, _ = _forward(model, batch, device)
-        out.append(pred.float().cpu().numpy().reshape(-1))
-    return np.concatenate(out)
+    (pred,) = predict_batches(model, dataset, batch_size, lambda net, batch: _forward(net, batch, device)[:1])
+    return pred.numpy().reshape(-1)
 
 
 def predict_prices(model: torch.nn.Module, cfg: SeasonalGRUConfig, data: EpfData, split: str,
@@ -262,11 +257,6 @@ def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-
-
 def fit(cfg: SeasonalGRUConfig, data: EpfData, ctx: TrainContext) -> FitResult:
     """Train on the training period (FR: 2012-01..2015-11), select the epoch on the
     validation period (December 2015), score the test period (2016H1)."""
@@ -299,7 +289,7 @@ def fit(cfg: SeasonalGRUConfig, data: EpfData, ctx: TrainContext) -> FitResult:
         **prefixed(price_metrics(naive, data.prices[test_rows]), "test_naive"),
         "best_epoch": float(result.best_epoch),
         "epochs_run": float(len(result.history)),
-        "n_parameters": float(sum(p.numel() for p in result.model.parameters())),
+        "n_parameters": float(n_parameters(result.model)),
         "fit_seconds": result.seconds,
     }
     outputs = {"val_pred": val_pred, "test_pred": test_pred, "val_rows": val_rows, "test_rows": test_rows}

@@ -280,10 +280,13 @@ class TimeMixer(nn.Module):
             raise ValueError("this model has no series embedding (n_series = 0)")
         return self.series_embedding(series_id)
 
-    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None,
-                series: torch.Tensor | None = None) -> torch.Tensor:
-        """Forecast (batch, output_len, out_channels[, n_outputs when > 1])."""
-        return self.forward_all(x, marks, series)["forecast"]
+    def forward(self, x: torch.Tensor, marks: torch.Tensor | None = None, series: torch.Tensor | None = None,
+                all_outputs: bool = False) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Forecast (batch, output_len, out_channels[, n_outputs when > 1]); with
+        ``all_outputs`` the dict of ``forward_all``. Training asks for that through
+        ``__call__``, the one entry DDP syncs gradients through and torch.compile compiles."""
+        out = self.forward_all(x, marks, series)
+        return out if all_outputs else out["forecast"]
 
     def forward_all(self, x: torch.Tensor, marks: torch.Tensor | None = None,
                     series: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -343,8 +346,3 @@ class TimeMixer(nn.Module):
                 direction, decline = direction.expand(batch, channels), decline.expand(batch, channels)
             result["direction_logit"], result["decline_rate"] = direction, decline
         return result
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-

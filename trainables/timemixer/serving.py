@@ -16,13 +16,15 @@ from data.forecasting import ForecastData, calendar_features
 from data.source import DataSource
 from data.scalers import Scaler
 from trainables.registry import EnsembleAdapter
-from trainables.timemixer import task
+from trainables.timemixer.config import TimeMixerConfig
+from trainables.timemixer.data import split_dataset
+from trainables.timemixer.task import build_model, predict_split
 
 
-def predict(model: nn.Module, cfg: task.TimeMixerConfig, data: ForecastData, split: str):
+def predict(model: nn.Module, cfg: TimeMixerConfig, data: ForecastData, split: str):
     """Scaled forecasts and truths for every window of ``split``."""
-    dataset = task.split_dataset(cfg, data, split, 1)
-    return task.predict_split(model, dataset, cfg.eval_batch_size, torch.device("cpu"), data.target_channels)
+    dataset = split_dataset(cfg, data, split, 1)
+    return predict_split(model, dataset, cfg.eval_batch_size, torch.device("cpu"), data.target_channels)
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -49,9 +51,9 @@ class ForecastPipeline:
     channels: int
     layout: dict = field(default_factory=dict)  # the training data's layout keys (time, id, target, ...)
 
-    def build_model(self, cfg: task.TimeMixerConfig) -> nn.Module:
+    def build_model(self, cfg: TimeMixerConfig) -> nn.Module:
         proxy = _ShapeProxy(self.channels, self.mark_features)
-        return task.build_model(cfg, proxy)
+        return build_model(cfg, proxy)
 
     def _windows(self, frame: pd.DataFrame) -> list[pd.DataFrame]:
         missing = [c for c in self.columns if c not in frame.columns]
@@ -155,7 +157,7 @@ class _ShapeProxy:
         return np.zeros((1, self.mark_features), dtype=np.float32) if self.mark_features else None
 
 
-def serving(cfg: task.TimeMixerConfig, data: ForecastData) -> ForecastPipeline:
+def serving(cfg: TimeMixerConfig, data: ForecastData) -> ForecastPipeline:
     marks = data.marks.shape[1] if (cfg.use_marks and data.marks is not None) else 0
     return ForecastPipeline(
         columns=list(data.columns), target_channels=list(data.target_channels), scaler=data.scaler.to_dict(),
@@ -164,5 +166,5 @@ def serving(cfg: task.TimeMixerConfig, data: ForecastData) -> ForecastPipeline:
     )
 
 
-ADAPTER = EnsembleAdapter(build_model=task.build_model, predict=predict, score=score, serving=serving,
+ADAPTER = EnsembleAdapter(build_model=build_model, predict=predict, score=score, serving=serving,
                           metric="mse", mode="min")
