@@ -253,18 +253,17 @@ def table_from_mlflow(parent_id: str) -> tuple[dict, dict]:
     (no baselines then)."""
     import mlflow
 
-    from orchestrator.tracking import KIND_TAG as ORCH_KIND_TAG
-    from orchestrator.tracking import resolve_tracking_uri
+    from orchestrator import tracking
+    from orchestrator.tracking import Tag
 
-    uri = resolve_tracking_uri()
+    uri = tracking.resolve_tracking_uri()
     client = mlflow.MlflowClient(uri)
     try:
         parent = client.get_run(parent_id)
     except mlflow.exceptions.MlflowException:
         raise TableError(f"--from-mlflow: no run {parent_id!r} in {uri}") from None
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent_id}'", max_results=10000)
-    if parent.data.tags.get(ORCH_KIND_TAG) == "ensemble":
+    children = tracking.children(uri, parent, max_results=10000)
+    if parent.data.tags.get(Tag.KIND) == "ensemble":
         if "rank0_test_rmse_mean" not in parent.data.metrics:
             raise TableError(f"--from-mlflow: ensemble run {parent_id} ({parent.info.status}) has no "
                              "per-configuration summary yet; the ensemble writes it when its last member ends")
@@ -294,12 +293,12 @@ def rows_from_ensemble(metrics: dict[str, float], members: list) -> dict:
     sweep's 12 configurations x 10 seeds), named by its cell and loss weights: mean +- std
     over its seeds and its seed ensemble, as the ensemble recorded them (``rank{K}_*``,
     ``seeds_of_rank{K}_*``) on the parent run."""
-    from orchestrator.tracking import MEMBER_RANK_TAG
+    from orchestrator.tracking import Tag
 
     params: dict[int, dict] = {}
     seeds: dict[int, int] = {}
     for member in members:
-        rank = int(member.data.tags[MEMBER_RANK_TAG])
+        rank = int(member.data.tags[Tag.MEMBER_RANK])
         params[rank] = member.data.params
         seeds[rank] = seeds.get(rank, 0) + 1
     rows: dict = {}

@@ -60,9 +60,8 @@ def where_the_time_went(sweep: dict, per_trial: float, slots: int) -> dict[str, 
     and what is left (between trials, after the last one)."""
     from orchestrator import tracking
 
-    client = tracking.client(sweep["tracking_uri"])
-    children = client.search_runs([client.get_run(sweep["parent_run_id"]).info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{sweep['parent_run_id']}'")
+    uri = sweep["tracking_uri"]
+    children = tracking.children(uri, tracking.client(uri).get_run(sweep["parent_run_id"]))
     starts = sorted(run.info.start_time / 1000 - sweep["started_at"] for run in children)
     durations = sorted((run.info.end_time - run.info.start_time) / 1000 for run in children)
     overhead = sweep["wall_s"] * slots - per_trial * len(children)

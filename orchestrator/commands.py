@@ -1,31 +1,128 @@
-"""The commands behind the CLI: validate everything, load data, then run."""
+"""The run commands: `train`, `sweep` (and `demo`, a sweep with preset flags),
+`ensemble`, `export`, `predict`, `compare`. Each one validates everything and loads
+its data on the driver, then hands over to the module that does the work."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from data.errors import DataError
-from data.fetch import human_size
-from data.registry import DATASETS, cache_dir, check_dataset, data_roots
 from orchestrator import tracking
 from orchestrator.config import RunOptions, resolve_run, resolve_sweep
 from trainables.errors import ConfigError
-from trainables.registry import get_spec, names
 
-BAD_INPUT: tuple[type[Exception], ...] = (ConfigError, DataError)
-try:  # the packing package brings its own input error type
-    from packing.errors import InstanceError
+# The offline demo: a small TPE sweep of TimeMixer on generated well data.
+DEMO = {"model": "timemixer", "dataset": "synthetic_wells", "space": "demo", "samples": 8, "experiment": "demo",
+        "set": ["input_len=96", "output_len=24", "epochs=6", "d_ff=32", "batch_size=64", "moving_avg=13",
+                "patience=3"]}
 
-    BAD_INPUT = (*BAD_INPUT, InstanceError)
-except ImportError:  # pragma: no cover - packing is part of the distribution
-    pass
+
+def register(subparsers: Any) -> None:
+    train = subparsers.add_parser("train", help="one training run (DDP with --workers N)")
+    _common(train)
+    train.add_argument("--max-failures", type=int, default=0, help="worker failures a DDP run survives")
+    train.set_defaults(func=train_command)
+
+    sweep = subparsers.add_parser("sweep", help="a Ray Tune sweep (Optuna TPE, random or grid)")
+    _common(sweep)
+    _sweep_flags(sweep)
+    sweep.set_defaults(func=sweep_command)
+
+    # The demo is a sweep with preset flags (any of them can still be given).
+    demo = subparsers.add_parser("demo", help="offline demo: a small sweep on generated well data (a few minutes)")
+    _common(demo)
+    _sweep_flags(demo)
+    demo.set_defaults(func=sweep_command, **DEMO)
+
+    ensemble = subparsers.add_parser("ensemble", help="seed ensembles of a sweep's top-k configurations")
+    ensemble.add_argument("--sweep", default="", help="the source sweep: its name or MLflow parent run id")
+    ensemble.add_argument("--model", help="without --sweep: the one configuration's model family")
+    ensemble.add_argument("--dataset", help="without --sweep: its built-in data set")
+    ensemble.add_argument("--data", metavar="PATH", help="without --sweep: your own data file or folder")
+    ensemble.add_argument("--config", help="without --sweep: YAML run config")
+    ensemble.add_argument("--smoke", action="store_true", help="without --sweep: tiny seconds-long members")
+    ensemble.add_argument("--top-k", type=int, default=3, help="distinct configurations to take (default 3)")
+    ensemble.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
+    ensemble.add_argument("--first-seed", type=int, default=0)
+    ensemble.add_argument("--rank-weights", default="0.5,0.3,0.2", help="fixed weights by configuration rank")
+    ensemble.add_argument("--set", action="append", metavar="KEY=VALUE", help="override member config fields")
+    ensemble.add_argument("--export", action="store_true", help="export and register the ensemble")
+    ensemble.add_argument("--rule", default="greedy", help="weights to export: greedy | mean | rank")
+    ensemble.add_argument("--registered-name", default="", help="model registry name")
+    ensemble.add_argument("--name", default="", help="ensemble run name")
+    ensemble.add_argument("--concurrency", type=int, default=0)
+    for flag, text in (("--data-dir", "directory searched first for data files"),
+                       ("--experiment", "MLflow experiment (default: the sweep's)"),
+                       ("--address", "Ray cluster address"), ("--storage", "Ray results directory")):
+        ensemble.add_argument(flag, help=text)
+    ensemble.set_defaults(func=ensemble_command)
+
+    export = subparsers.add_parser("export", help="export a finished ensemble as one registered MLflow model")
+    export.add_argument("--ensemble", required=True, help="ensemble name or MLflow parent run id")
+    export.add_argument("--rule", default="greedy", help="greedy | mean | rank")
+    export.add_argument("--registered-name", default="")
+    export.add_argument("--data-dir")
+    export.set_defaults(func=export_command)
+
+    predict = subparsers.add_parser("predict", help="an exported ensemble on new raw data, to a CSV file")
+    predict.add_argument("--model", required=True, metavar="URI",
+                         help="the exported model: models:/NAME/VERSION, runs:/RUN_ID/ensemble or a path")
+    predict.add_argument("--data", required=True, metavar="PATH", help="the new data: a file, or a folder of "
+                                                                      "recordings, laid out as the training data")
+    predict.add_argument("--set", action="append", metavar="data.KEY=VALUE",
+                         help="a layout key where the new file differs from the training one (e.g. data.sheet=2)")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.set_defaults(func=predict_command)
+
+    compare = subparsers.add_parser("compare", help="leaderboard and report across runs, sweeps, experiments")
+    compare.add_argument("--experiment", action="append", default=[], help="an MLflow experiment (repeatable)")
+    compare.add_argument("--sweep", action="append", default=[], help="a sweep or ensemble name / run id")
+    compare.add_argument("--run", action="append", default=[], help="an MLflow run id (repeatable)")
+    compare.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="runs with this tag")
+    compare.add_argument("--metric", help="rank by this metric (default: the model's)")
+    compare.add_argument("--top", type=int, default=20, help="rows in the terminal leaderboard (0 = all)")
+    compare.add_argument("--out", help="write an HTML report with PNG plots here (also logged to MLflow)")
+    compare.set_defaults(func=compare_command)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file: model, dataset, params, sweep, ...")
+    parser.add_argument("--model", help="model family (see `datasets`)")
+    parser.add_argument("--dataset", help="a built-in data set by name (see `datasets`)")
+    parser.add_argument("--data", metavar="PATH", help="your own data file or folder (layout keys: the YAML's "
+                                                       "`data:` block or --set data.KEY=VALUE)")
+    parser.add_argument("--data-dir", help="directory searched first for data files")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field")
+    parser.add_argument("--seed", type=int, help="training seed")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, few batches: seconds per run")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: orchestrator)")
+    parser.add_argument("--workers", type=int, help="Ray Train workers per run (DDP when > 1)")
+    parser.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (NCCL when > 0)")
+    parser.add_argument("--cpus-per-worker", type=float, help="CPUs per worker / in-process trial")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a local cluster)")
+    parser.add_argument("--storage", help="directory for Ray results and checkpoints (default ./ray_results)")
+    parser.add_argument("--init-from", metavar="RUN", help="start from an MLflow run's best weights (or a path)")
+
+
+def _sweep_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", help="named search space of the model (default: default)")
+    parser.add_argument("--search", help="tpe | random | grid")
+    parser.add_argument("--scheduler", help="fifo | asha")
+    parser.add_argument("--samples", type=int, help="trials (grid: repeats of the whole grid)")
+    parser.add_argument("--concurrency", type=int, help="trials at once (default: as resources allow)")
+    parser.add_argument("--time-budget", type=float, help="seconds before no new trial starts")
+    parser.add_argument("--name", help="sweep name (resume with --resume NAME)")
+    parser.add_argument("--sweep-seed", type=int, help="seed of the search algorithm")
+    parser.add_argument("--metric", help="validation metric to rank trials on (default: the model family's "
+                                        "own; `datasets` lists the families)")
+    parser.add_argument("--no-trial-plots", action="store_true", help="skip per-trial plots (faster)")
+    parser.add_argument("--resume", metavar="NAME", help="resume an interrupted sweep by name or path")
+    parser.add_argument("--max-failures", type=int, help="worker failures a DDP trial survives (restarts "
+                                                        "from its last checkpoint)")
 
 
 def with_init_from(run: RunOptions, source: str | None) -> RunOptions:
@@ -60,7 +157,7 @@ def _storage(args: argparse.Namespace) -> str:
     return str(Path(getattr(args, "storage", None) or "ray_results").expanduser().resolve())
 
 
-def train(args: argparse.Namespace) -> int:
+def train_command(args: argparse.Namespace) -> int:
     run = with_init_from(resolve_run(args), args.init_from)
     data = load_checked(run)
     from orchestrator.train import run_train_command
@@ -72,7 +169,7 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep(args: argparse.Namespace) -> int:
+def sweep_command(args: argparse.Namespace) -> int:
     from orchestrator.sweep import load_state, run_sweep
 
     if args.resume:
@@ -88,20 +185,7 @@ def sweep(args: argparse.Namespace) -> int:
     return 130 if summary.get("interrupted") else 0
 
 
-def demo(args: argparse.Namespace) -> int:
-    """A small TPE sweep of TimeMixer on generated well data: runs offline in minutes."""
-    argv = ["sweep", "--model", "timemixer", "--dataset", "synthetic_wells", "--space", "demo",
-            "--samples", str(args.samples), "--experiment", "demo",
-            "--set", "input_len=96", "--set", "output_len=24", "--set", "epochs=6", "--set", "d_ff=32",
-            "--set", "batch_size=64", "--set", "moving_avg=13", "--set", "patience=3"]
-    if args.storage:
-        argv += ["--storage", args.storage]
-    from orchestrator.__main__ import build_parser
-
-    return sweep(build_parser().parse_args(argv))
-
-
-def ensemble(args: argparse.Namespace) -> int:
+def ensemble_command(args: argparse.Namespace) -> int:
     from orchestrator.config import parse_set
     from orchestrator.ensemble import EnsembleOptions, run_ensemble
     from trainables.config import check
@@ -120,14 +204,8 @@ def ensemble(args: argparse.Namespace) -> int:
         name=args.name, storage=_storage(args), concurrency=args.concurrency,
         overrides=tuple(parse_set(args.set).items()),
     )
-    if args.export and not args.sweep and args.model:
-        from trainables.registry import get_adapter
-
-        if get_adapter(args.model).serving is None:
-            raise ConfigError(f"--export: model {args.model!r} has no raw-input pipeline to export yet")
     single = None
     if not args.sweep:
-        args.seed, args.workers, args.gpus_per_worker, args.cpus_per_worker = None, None, None, None
         single = resolve_run(args)
         load_checked(single)  # bad data fails here, before Ray
         opts = dataclasses.replace(opts, overrides=())
@@ -146,7 +224,7 @@ def ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
+def export_command(args: argparse.Namespace) -> int:
     from orchestrator.ensemble import run_export
 
     uri = run_export(args.ensemble, args.rule, args.registered_name, args.data_dir)
@@ -155,7 +233,7 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict(args: argparse.Namespace) -> int:
+def predict_command(args: argparse.Namespace) -> int:
     from orchestrator.config import parse_set
     from orchestrator.predict import run_predict
 
@@ -172,7 +250,7 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare(args: argparse.Namespace) -> int:
+def compare_command(args: argparse.Namespace) -> int:
     from orchestrator.compare import run_compare
 
     result = run_compare(args.experiment, args.sweep, args.run, args.tag, args.metric, args.top, args.out)
@@ -193,90 +271,3 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary.get("interrupted"):
         print(f"interrupted: resume with `python -m orchestrator sweep --resume {summary['name']}`")
     print(f"MLflow parent run {summary['parent_run_id']}; look at it: {tracking.ui_hint(summary['tracking_uri'])}")
-
-
-def datasets(args: argparse.Namespace) -> int:
-    """List the model families, then every built-in data set: whether its files are
-    present and where, its size, source and licence (``--check``: verify sha256)."""
-    print("models:")
-    for name in names():
-        spec = get_spec(name)
-        print(f"  {name:14s} datasets: {', '.join(spec.datasets)}  ({spec.description})")
-        if spec.data_keys:
-            print(f"  {'':14s} your own: --data PATH, keys {', '.join(spec.data_keys)}")
-    print("  pack           datasets: br; your own: --instances FILE (a BR .txt, or a shipment .json / .csv)")
-    print("datasets:")
-    print(f"  {'name':16s} {'state':10s} {'files':>6s} {'size':>9s}  where")
-    for name, info in sorted(DATASETS.items()):
-        if info.synthetic:
-            print(f"  {name:16s} {'generated':10s} {'-':>6s} {'-':>9s}  no files: {info.description}")
-            continue
-        if not info.files:  # a folder the user supplies (layout key `folder`), nothing to download
-            folder = info.layout.get("folder", "")
-            roots = [root for root in data_roots(args.data_dir) if folder and (root / folder).is_dir()]
-            where = str(roots[0] / folder) if roots else f"not found: put it at <data root>/{folder}"
-            print(f"  {name:16s} {'ok' if roots else 'MISSING':10s} {'-':>6s} {'-':>9s}  {where}")
-            print(f"      {info.description}")
-            print(f"      source: {info.source}")
-            continue
-        statuses = check_dataset(name, args.data_dir, verify=args.check)
-        found = [s for s in statuses if s.status != "missing"]
-        bad = [s for s in statuses if s.status not in ("ok", "unchecked", "missing")]
-        state = "ok" if len(found) == len(statuses) else ("MISSING" if not found else "INCOMPLETE")
-        if bad:
-            state = "CHECKSUM MISMATCH"
-        roots = sorted({str(_root_of(s.path, s.relative)) for s in found})
-        where = "; ".join(roots) if roots else f"not found: `python -m orchestrator datasets fetch {name}`"
-        print(f"  {name:16s} {state:10s} {f'{len(found)}/{len(statuses)}':>6s} {human_size(info.size):>9s}  {where}")
-        print(f"      {info.description}")
-        print(f"      source: {info.source}")
-        print(f"      licence: {info.licence or 'not stated'}")
-        for status in statuses:
-            if status.status not in ("ok", "unchecked") and found:
-                print(f"      {status.relative}: {status.status}" + (f" ({status.path})" if status.path else ""))
-    return 0
-
-
-def _root_of(path: Path, relative: str) -> Path:
-    """The data root a file was found under (``path`` minus its relative part)."""
-    return path.parents[len(Path(relative).parts) - 1]
-
-
-def datasets_fetch(args: argparse.Namespace) -> int:
-    """``datasets fetch NAME...``: download built-in sets into the user cache, then
-    print each set's licence and what to cite."""
-    from data.fetch import attribution, fetch_dataset, mirror_url, resolve_names
-
-    mirror = mirror_url(args.mirror)
-    for name in resolve_names(args.names):
-        info = DATASETS[name]
-        if info.synthetic:
-            print(f"{name}: generated on the fly; it needs no download")
-            continue
-        if not info.files:
-            print(f"{name}: nothing to download ({info.source})")
-            continue
-        origin = f" from {mirror}" if mirror else ""
-        print(f"{name}: {len(info.files)} file(s), {human_size(info.size)}, into {cache_dir()}{origin}",
-              file=sys.stderr, flush=True)
-        result = fetch_dataset(name, mirror)
-        print(f"{name}: {len(result.downloaded)} downloaded, {len(result.present)} already present, "
-              f"in {result.root}")
-        for line in attribution(info):
-            print(line)
-    return 0
-
-
-def extra_commands() -> list[ModuleType]:
-    """Command modules that register their own sub-parsers (e.g. `pack`)."""
-    modules = []
-    for name in ("orchestrator.pack", "orchestrator.pack_tune"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "register"):
-            modules.append(module)
-    return modules

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import tracking
+from orchestrator.tracking import Tag
 from trainables.errors import ConfigError
 
 LEAF_KINDS = ("trial", "member", "train")
@@ -40,17 +41,14 @@ def select_runs(uri: str, experiments: list[str], sweeps: list[str], run_ids: li
     seen: set[str] = set()
 
     def add(run: Any, group: str) -> None:
-        if run.info.run_id not in seen and run.data.tags.get(tracking.KIND_TAG, "train") in LEAF_KINDS:
+        if run.info.run_id not in seen and run.data.tags.get(Tag.KIND, "train") in LEAF_KINDS:
             seen.add(run.info.run_id)
             selection.runs.append(run)
             selection.groups[run.info.run_id] = group
 
     def add_children(parent: Any) -> None:
         selection.parents.append(parent)
-        children = client.search_runs([parent.info.experiment_id],
-                                      filter_string=f"tags.`{tracking.PARENT_TAG}` = '{parent.info.run_id}'",
-                                      max_results=5000)
-        for child in children:
+        for child in tracking.children(uri, parent):
             add(child, parent.info.run_name)
 
     for name in experiments:
@@ -58,23 +56,17 @@ def select_runs(uri: str, experiments: list[str], sweeps: list[str], run_ids: li
         if exp is None:
             raise ConfigError(f"--experiment: no MLflow experiment named {name!r} in {uri}")
         for run in client.search_runs([exp.experiment_id], max_results=5000):
-            if run.data.tags.get(tracking.KIND_TAG) in ("sweep", "ensemble"):
+            if run.data.tags.get(Tag.KIND) in ("sweep", "ensemble"):
                 selection.parents.append(run)
             add(run, _group_of(run, client) or name)
     for sweep in sweeps:
-        from orchestrator.ensemble import find_sweep
-
-        try:
-            parent = find_sweep(uri, sweep)
-        except ConfigError:
-            parent = find_sweep(uri, sweep, kind="ensemble")
-        add_children(parent)
+        add_children(tracking.find_parent(uri, sweep, ("sweep", "ensemble"), "--sweep"))
     for run_id in run_ids:
         try:
             run = client.get_run(run_id)
         except Exception as exc:  # noqa: BLE001 - MLflow raises its own types
             raise ConfigError(f"--run: no MLflow run {run_id!r} in {uri}") from exc
-        if run.data.tags.get(tracking.KIND_TAG) in ("sweep", "ensemble"):
+        if run.data.tags.get(Tag.KIND) in ("sweep", "ensemble"):
             add_children(run)
         else:
             add(run, run.info.run_name)
@@ -108,7 +100,7 @@ def pick_metric(runs: list[Any], explicit: str | None) -> tuple[str, str]:
         mode = "max" if any(w in explicit for w in ("acc", "f1")) else "min"
         return explicit, mode
     for run in runs:
-        model = run.data.tags.get("orch.model")
+        model = run.data.tags.get(Tag.MODEL)
         if model:
             spec = get_spec(model)
             return spec.metric, spec.mode
@@ -128,8 +120,8 @@ def leaderboard(selection: Selection, metric: str, mode: str, top: int) -> list[
         end = run.info.end_time or int(time.time() * 1000)
         rows.append({
             "run": run.info.run_name, "run_id": run.info.run_id, "group": selection.groups[run.info.run_id],
-            "kind": data.tags.get(tracking.KIND_TAG, "train"), "model": data.tags.get("orch.model", ""),
-            "dataset": data.tags.get("orch.dataset", ""), "status": run.info.status,
+            "kind": data.tags.get(Tag.KIND, "train"), "model": data.tags.get(Tag.MODEL, ""),
+            "dataset": data.tags.get(Tag.DATASET, ""), "status": run.info.status,
             "seconds": (end - run.info.start_time) / 1000.0, "metric": data.metrics.get(metric, math.nan),
             "metrics": dict(data.metrics), "params": dict(data.params),
         })
@@ -230,7 +222,7 @@ def plot_learning_curves(uri: str, rows: list[dict], metric: str, count: int = 5
 
 def plot_ensembles(uri: str, parents: list[Any]):
     """For each ensemble parent: members' test scores against each combination rule."""
-    ensembles = [p for p in parents if p.data.tags.get(tracking.KIND_TAG) == "ensemble"]
+    ensembles = [p for p in parents if p.data.tags.get(Tag.KIND) == "ensemble"]
     if not ensembles:
         return None
     plt = _plt()
@@ -261,7 +253,7 @@ def optuna_importances(rows: list[dict], parents: list[Any], params: list[str]) 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = {}
     for parent in parents:
-        if parent.data.tags.get("orch.search") != "tpe":
+        if parent.data.tags.get(Tag.SEARCH) != "tpe":
             continue
         chosen = [r for r in rows if r["group"] == parent.info.run_name and not math.isnan(r["metric"])]
         keys = [k for k in params if all(k in r["params"] for r in chosen)]
@@ -349,7 +341,7 @@ def run_compare(experiments: list[str], sweeps: list[str], run_ids: list[str], t
         index = write_report(Path(out), ranked, metric, params, figures, importances)
         experiment_id = tracking.ensure_experiment(uri, "comparisons")
         run_id = tracking.start_run(uri, experiment_id, f"compare-{time.strftime('%Y%m%d-%H%M%S')}",
-                                    {tracking.KIND_TAG: "compare"})
+                                    {Tag.KIND: "compare"})
         tracking.log_params(uri, run_id, {"metric": metric, "experiments": experiments, "sweeps": sweeps,
                                           "runs": run_ids, "tags": tags})
         tracking.log_artifact_dir(uri, run_id, index.parent, "report")

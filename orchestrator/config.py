@@ -17,11 +17,12 @@ import yaml
 
 from data.errors import DataError
 from data.source import DataSource, builtin_source, user_source
+from orchestrator import spaces
 from search_spaces import get_space
 from search_spaces.space import Grid, Space, is_grid
-from trainables.config import as_dict, build_config, check
+from trainables.config import build_config, check
 from trainables.errors import ConfigError
-from trainables.registry import TrainableSpec, get_spec, rank_modes
+from trainables.registry import TrainableSpec, get_spec, metric_modes
 
 SEARCHES = ("tpe", "random", "grid")
 SCHEDULERS = ("fifo", "asha")
@@ -29,7 +30,6 @@ YAML_KEYS = {"model", "dataset", "data", "data_dir", "params", "experiment", "wo
              "cpus_per_worker", "sweep"}
 SWEEP_KEYS = {"space", "search", "scheduler", "samples", "concurrency", "time_budget", "name", "storage", "metric",
               "seed", "trial_plots", "max_failures"}
-DOMAIN_KINDS = ("grid", "choice", "uniform", "loguniform", "int")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -200,7 +200,7 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
         raise ConfigError(f"{args.config}: unknown sweep key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}")
     raw_space = file.get("space") if args.space is None else args.space
     if isinstance(raw_space, dict):
-        space_name, space = "custom", parse_space(raw_space, str(args.config))
+        space_name, space = "custom", spaces.from_yaml(raw_space, str(args.config))
     else:
         space_name = str(raw_space or "default")
         space = get_space(run.model, space_name)
@@ -231,7 +231,7 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
     check(max_failures >= 0, "--max-failures", "an integer >= 0", max_failures)
     metric = str(_pick(getattr(args, "metric", None), file, "metric", "") or "")
     if metric:
-        modes = rank_modes(run.spec)
+        modes = metric_modes(run.spec)
         check(metric in modes, "--metric", f"one of {sorted(modes)} (what {run.model} reports each epoch)", metric)
     return SweepOptions(space_name=space_name, space=space, search=search, scheduler=scheduler,
                         samples=samples, concurrency=concurrency, time_budget_s=budget, name=name,
@@ -239,34 +239,7 @@ def resolve_sweep(args: Any, run: RunOptions) -> SweepOptions:
                         max_failures=max_failures, metric=metric)
 
 
-def parse_space(raw: dict[str, Any], source: str) -> Space:
-    """A search space written in YAML: ``{field: {grid|choice: [...]}}`` or
-    ``{field: {uniform|loguniform|int: [low, high]}}``."""
-    from search_spaces.space import Choice, IntRange, LogUniform, Uniform
-
-    space: Space = {}
-    for key, spec in raw.items():
-        where = f"{source}: sweep.space.{key}"
-        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DOMAIN_KINDS:
-            raise ConfigError(f"{where}: expected one of {{{', '.join(DOMAIN_KINDS)}}}: [values]")
-        kind, values = next(iter(spec.items()))
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}.{kind}: expected a non-empty list")
-        if kind in ("grid", "choice"):
-            space[key] = Grid(tuple(values)) if kind == "grid" else Choice(tuple(values))
-            continue
-        if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
-                or values[0] >= values[1]:
-            raise ConfigError(f"{where}.{kind}: expected [low, high] numbers with low < high, got {values}")
-        if kind == "loguniform" and values[0] <= 0:
-            raise ConfigError(f"{where}.loguniform: expected low > 0, got {values[0]}")
-        if kind == "int":
-            space[key] = IntRange(int(values[0]), int(values[1]))
-        else:
-            space[key] = (LogUniform if kind == "loguniform" else Uniform)(float(values[0]), float(values[1]))
-    return space
-
-
-def params_dict(run: RunOptions) -> dict[str, Any]:
-    """The full resolved config as flat MLflow params."""
-    return {"model": run.model, "dataset": run.dataset, **as_dict(run.params)}
+def ranking(spec: TrainableSpec, metric: str = "") -> tuple[str, str]:
+    """The metric a sweep ranks trials on (``--metric``, else the family's own) and its mode."""
+    metric = metric or spec.metric
+    return metric, metric_modes(spec)[metric]

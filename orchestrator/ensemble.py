@@ -19,12 +19,15 @@ import torch
 from data.source import DataSource, builtin_source
 from orchestrator import tracking
 from orchestrator.config import RunOptions, SweepOptions
-from orchestrator.train import WEIGHTS_FILE, progress
+from orchestrator.progress import progress
+from orchestrator.tracking import Tag
+from orchestrator.trial import CONFIG_RANK_KEY
 from search_spaces.space import Grid
+from trainables.common import WEIGHTS_FILE
 from trainables.config import as_dict, build_config
 from trainables.ensemble import combine, greedy_selection, rank_weights
 from trainables.errors import ConfigError
-from trainables.registry import get_adapter, get_spec, rank_modes
+from trainables.registry import get_adapter, get_spec, metric_modes
 
 
 @dataclass(frozen=True)
@@ -53,39 +56,21 @@ class Member:
     test: tuple[np.ndarray, np.ndarray]
 
 
-def find_sweep(uri: str, source: str, kind: str = "sweep"):
-    """The parent run of a sweep (or ensemble), by run id or by name."""
-    client = tracking.client(uri)
-    try:
-        return client.get_run(source)
-    except Exception:  # noqa: BLE001 - not a run id: look it up by name
-        pass
-    runs = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"tags.`orch.sweep` = '{source}' and tags.`orch.kind` = '{kind}'", max_results=1)
-    if not runs:
-        raise ConfigError(f"--{kind}: no {kind} run named or with id {source!r} in {uri}")
-    return runs[0]
-
-
 def top_configs(uri: str, parent, model: str, k: int) -> list[dict]:
     """The best ``k`` distinct configurations of a sweep (from each trial's config.json),
     ranked on the metric the sweep ranked on."""
     spec = get_spec(model)
-    metric = parent.data.tags.get(tracking.METRIC_TAG) or spec.metric
-    mode = rank_modes(spec).get(metric, spec.mode)
+    metric = parent.data.tags.get(Tag.METRIC) or spec.metric
+    mode = metric_modes(spec).get(metric, spec.mode)
     client = tracking.client(uri)
-    trials = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and attributes.status = 'FINISHED'",
-        max_results=1000)
+    trials = tracking.children(uri, parent, status="FINISHED")
     scored = [t for t in trials if metric in t.data.metrics and math.isfinite(t.data.metrics[metric])]
     if not scored:
         raise ConfigError(f"--sweep: sweep {parent.info.run_name!r} has no finished trial with {metric}")
     scored.sort(key=lambda t: t.data.metrics[metric], reverse=mode == "max")
     configs, digests = [], set()
     for trial in scored:
-        digest = trial.data.tags.get("orch.config_digest")
+        digest = trial.data.tags.get(Tag.CONFIG_DIGEST)
         config = json.loads(Path(client.download_artifacts(trial.info.run_id, "model/config.json")).read_text())
         config.pop("seed", None)
         key = digest or json.dumps(config, sort_keys=True)
@@ -98,17 +83,14 @@ def top_configs(uri: str, parent, model: str, k: int) -> list[dict]:
     return configs
 
 
-def evaluate_members(uri: str, parent_run_id: str, experiment_id: str, model: str, data: Any) -> list[Member]:
+def evaluate_members(uri: str, parent: Any, model: str, data: Any) -> list[Member]:
     """Load every finished member's best weights and predict validation and test."""
     spec, adapter = get_spec(model), get_adapter(model)
     client = tracking.client(uri)
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'",
-        max_results=1000)
+    runs = tracking.children(uri, parent, status="FINISHED")
     members = []
-    for run in sorted(runs, key=lambda r: (int(r.data.tags.get(tracking.MEMBER_RANK_TAG, 0)),
-                                           int(r.data.tags.get("orch.seed", 0)))):
+    for run in sorted(runs, key=lambda r: (int(r.data.tags.get(Tag.MEMBER_RANK, 0)),
+                                           int(r.data.tags.get(Tag.SEED, 0)))):
         config = json.loads(Path(client.download_artifacts(run.info.run_id, "model/config.json")).read_text())
         cfg = build_config(spec.config_cls, config, source="member config")
         state = torch.load(client.download_artifacts(run.info.run_id, f"model/{WEIGHTS_FILE}"),
@@ -117,7 +99,7 @@ def evaluate_members(uri: str, parent_run_id: str, experiment_id: str, model: st
         network.load_state_dict(state)
         network.eval()
         with torch.no_grad():
-            members.append(Member(run.info.run_id, int(run.data.tags.get(tracking.MEMBER_RANK_TAG, 0)), cfg.seed,
+            members.append(Member(run.info.run_id, int(run.data.tags.get(Tag.MEMBER_RANK, 0)), cfg.seed,
                                   config, state, adapter.predict(network, cfg, data, "val"),
                                   adapter.predict(network, cfg, data, "test")))
     return members
@@ -195,10 +177,10 @@ def _plot(rows: list[dict], rules: dict[str, dict], metric: str):
 def source_of(tags: dict[str, str], data_dir: str | None) -> DataSource:
     """The data a sweep or ensemble parent run read, from its tags: the recorded
     source (a user's file with its layout keys), else the built-in set it names."""
-    if tracking.DATA_SOURCE_TAG in tags:
-        source = DataSource.from_dict(json.loads(tags[tracking.DATA_SOURCE_TAG]))
+    if Tag.DATA_SOURCE in tags:
+        source = DataSource.from_dict(json.loads(tags[Tag.DATA_SOURCE]))
         return dataclasses.replace(source, data_dir=data_dir or source.data_dir)
-    return builtin_source(tags["orch.dataset"], data_dir)
+    return builtin_source(tags[Tag.DATASET], data_dir)
 
 
 def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | None, address: str | None,
@@ -213,10 +195,10 @@ def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | 
 
     uri = tracking.resolve_tracking_uri()
     if opts.source:
-        parent = find_sweep(uri, opts.source)
-        model, source = parent.data.tags["orch.model"], source_of(parent.data.tags, data_dir)
+        parent = tracking.find_parent(uri, opts.source, ("sweep",), "--sweep")
+        model, source = parent.data.tags[Tag.MODEL], source_of(parent.data.tags, data_dir)
         configs = top_configs(uri, parent, model, opts.top_k)
-        source_name, source_tags = parent.info.run_name, {"orch.source_sweep": parent.info.run_id}
+        source_name, source_tags = parent.info.run_name, {Tag.SOURCE_SWEEP: parent.info.run_id}
         experiment = experiment or tracking.client(uri).get_experiment(parent.info.experiment_id).name
     elif single is not None:
         model, source = single.model, single.data
@@ -236,16 +218,15 @@ def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | 
     name = opts.name or f"ensemble-{source_name}-{len(opts.seeds)}seeds"
     run = RunOptions(model=model, data=source, params=bases[0], experiment=experiment,
                      address=address)
-    space = {"member_rank": Grid(tuple(range(len(bases)))), "seed": Grid(opts.seeds)}
+    space = {CONFIG_RANK_KEY: Grid(tuple(range(len(bases)))), "seed": Grid(opts.seeds)}
     sweep_opts = SweepOptions(space_name="seeds", space=space, search="grid", samples=1,
                               concurrency=opts.concurrency, name=name, storage=opts.storage, trial_plots=False)
     summary = run_sweep(run, sweep_opts, data, kind="ensemble", bases=bases,
                         parent_tags=source_tags)
     parent_id = summary["parent_run_id"]
-    experiment_id = tracking.client(uri).get_run(parent_id).info.experiment_id
     tracking.client(uri).update_run(parent_id, status="RUNNING")
     progress(f"[ensemble] evaluating {summary['trials']} members")
-    members = evaluate_members(uri, parent_id, experiment_id, model, data)
+    members = evaluate_members(uri, tracking.client(uri).get_run(parent_id), model, data)
     if len(members) < 2:
         raise ConfigError(f"ensemble {name}: only {len(members)} member(s) finished; need at least 2")
     rules = combine_members(members, adapter, opts.rank_share)
@@ -267,7 +248,7 @@ def run_ensemble(opts: EnsembleOptions, data_dir: str | None, experiment: str | 
         result["model_uri"] = export_members(uri, parent_id, model, source, members,
                                              rules[_rule_key(opts.export_rule)]["weights"], bases[0], data,
                                              opts.registered_name or f"{model}-{dataset}-ensemble")
-        tracking.set_tags(uri, parent_id, {"orch.model_uri": result["model_uri"]})
+        tracking.set_tags(uri, parent_id, {Tag.MODEL_URI: result["model_uri"]})
     tracking.end_run(uri, parent_id)
     return result
 
@@ -285,12 +266,8 @@ def export_members(uri: str, run_id: str, model: str, source: DataSource, member
     from orchestrator.export import bundle, log_ensemble_model, predictor_from_bundle
 
     keep = [i for i, w in enumerate(weights) if w > 0]
-    adapter = get_adapter(model)
-    if adapter.serving is None:
-        raise ConfigError(f"--export: model {model!r} has no raw-input pipeline to export yet")
-    pipeline = adapter.serving(cfg, data)
-    if hasattr(pipeline, "layout"):
-        pipeline.layout = source.options
+    pipeline = get_adapter(model).serving(cfg, data)
+    pipeline.layout = source.options
     payload = bundle(model, [members[i].config for i in keep], [members[i].state for i in keep],
                      [float(weights[i]) for i in keep], pipeline)
     example = pipeline.example(data)
@@ -301,24 +278,23 @@ def export_members(uri: str, run_id: str, model: str, source: DataSource, member
 def run_export(source: str, rule: str, registered_name: str, data_dir: str | None) -> str:
     """`export`: re-load a finished ensemble's members and export them as one model."""
     uri = tracking.resolve_tracking_uri()
-    parent = find_sweep(uri, source, kind="ensemble")
-    model, source = parent.data.tags["orch.model"], source_of(parent.data.tags, data_dir)
+    parent = tracking.find_parent(uri, source, ("ensemble",), "--ensemble")
+    model, source = parent.data.tags[Tag.MODEL], source_of(parent.data.tags, data_dir)
     dataset = source.name
     spec, adapter = get_spec(model), get_adapter(model)
     client = tracking.client(uri)
-    first = client.search_runs([parent.info.experiment_id],
-                               filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=1)
+    first = tracking.children(uri, parent, max_results=1)
     if not first:
         raise ConfigError(f"--ensemble: {source!r} has no members")
     config = json.loads(Path(client.download_artifacts(first[0].info.run_id, "model/config.json")).read_text())
     cfg = build_config(spec.config_cls, config, source="member config")
     data = spec.load_data(cfg, source)
-    members = evaluate_members(uri, parent.info.run_id, parent.info.experiment_id, model, data)
+    members = evaluate_members(uri, parent, model, data)
     rules = combine_members(members, adapter, (0.5, 0.3, 0.2))
     key = _rule_key(rule)
     if key not in rules:
         raise ConfigError(f"--rule: expected one of greedy, mean, rank, got {rule!r}")
     model_uri = export_members(uri, parent.info.run_id, model, source, members, rules[key]["weights"], cfg, data,
                                registered_name or f"{model}-{dataset}-ensemble")
-    tracking.set_tags(uri, parent.info.run_id, {"orch.model_uri": model_uri})
+    tracking.set_tags(uri, parent.info.run_id, {Tag.MODEL_URI: model_uri})
     return model_uri

@@ -24,23 +24,20 @@ problems are named on stderr and skipped) or a shipment ``.json`` / ``.csv``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from orchestrator import cluster, faults, tracking
-from data.registry import file_sha256
 from orchestrator.config import parse_set
+from orchestrator.pack_record import PackRecord, mean_fill
 from packing.errors import InstanceError
 from packing.geometry import Instance, Solution, parse_constraints
-from packing.instances import describe_input, find_class_file, input_path, load_input, parse_selection
-from packing.render import render
+from packing.instances import load_input
 from packing.solver import STRATEGIES, SolverParams, solve, with_overrides
 from packing.verify import verify
 from trainables.errors import ConfigError
@@ -50,7 +47,7 @@ from trainables.errors import ConfigError
 class PackOptions:
     """The validated command line."""
 
-    spec: str
+    instances: str  # the --instances value: classes, single instances or one file
     limit: int
     constraints: str
     time_limit: float
@@ -144,7 +141,7 @@ def _solve_task(instance: Instance, strategy: str, constraints: str, time_limit:
 def run(args: argparse.Namespace) -> int:
     """Validate, fan out, gather, verify, write, log. Returns the exit code."""
     opts = options(args)
-    instances = load_instances(opts.spec, opts.limit, opts.data_dir)
+    instances = load_instances(opts.instances, opts.limit, opts.data_dir)
     uri = tracking.resolve_tracking_uri()
     cluster.connect(opts.address)
     cluster.require_shared_tracking(uri)
@@ -153,68 +150,33 @@ def run(args: argparse.Namespace) -> int:
     if workers > cpus:
         raise ConfigError(f"--workers: {workers} workers per instance, but the cluster has {cpus} CPUs "
                           f"(a queued worker's clock would run while it waits)")
-    logger = _Logger(uri, opts, instances, workers)
+    logger = PackRecord(uri, opts, instances, workers)
     try:
         results = _fan_out(instances, workers, max(1, cpus // workers), opts, logger)
     except BaseException as exc:
         logger.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", f"{type(exc).__name__}: {exc}")
         raise
     logger.finish(results)
-    print(f"pack: {len(results)} instances, mean fill {100 * _mean(results.values()):.2f} %; "
+    print(f"pack: {len(results)} instances, mean fill {100 * mean_fill(results.values()):.2f} %; "
           f"{tracking.ui_hint(uri)}", file=sys.stderr)
     return 0
 
 
-def load_instances(spec: str, limit: int, data_dir: str | None) -> tuple[Instance, ...]:
+def load_instances(selection: str, limit: int, data_dir: str | None) -> tuple[Instance, ...]:
     """The selected instances, read and checked (InstanceError names the file and line).
 
     Defective problems of a .txt file are named on stderr, one line each, and left out.
     """
-    instances, skipped = load_input(spec, limit, data_dir)
+    instances, skipped = load_input(selection, limit, data_dir)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
     if not instances:
-        raise InstanceError(f"--instances {spec}: no instances selected")
+        raise InstanceError(f"--instances {selection}: no instances selected")
     return tuple(instances)
 
 
-def data_checksum(spec: str, data_dir: str | None) -> str:
-    """A short sha256 of the file, or over the class files a selection reads (recorded with every run)."""
-    path = input_path(spec)
-    if path is not None:
-        return file_sha256(path)[:16]
-    digest = hashlib.sha256()
-    for cls in dict.fromkeys(sel.cls for sel in parse_selection(spec)):
-        digest.update(file_sha256(find_class_file(cls, data_dir)).encode())
-    return digest.hexdigest()[:16]
-
-
-def log_input(uri: str, run_id: str, spec: str, data_dir: str | None, n_instances: int) -> None:
-    """Record the input on the run with MLflow's dataset tracking (name, checksum, source, format)."""
-    info = describe_input(spec, data_dir)
-    tracking.log_dataset(uri, run_id, info.name, data_checksum(spec, data_dir), info.source,
-                         {"format": info.format, "instances": n_instances})
-
-
-def input_label(spec: str) -> str:
-    """The --instances value as it appears in run names: the file's stem for a path."""
-    path = input_path(spec)
-    return path.stem if path is not None else spec
-
-
-def solver_params_dict(params: SolverParams) -> dict[str, Any]:
-    """Every solver parameter under its dotted key (the full resolved configuration)."""
-    out: dict[str, Any] = {}
-    for key, value in asdict(params).items():
-        if isinstance(value, dict):
-            out.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            out[key] = value
-    return out
-
-
 def _fan_out(instances, workers: int, side_by_side: int, opts: PackOptions,
-             logger: "_Logger") -> dict[str, Solution]:
+             logger: PackRecord) -> dict[str, Solution]:
     """Run ``side_by_side`` instances at a time, each as ``workers`` tasks started together;
     keep the best verified packing per instance as its last worker finishes."""
     by_name = {inst.name: inst for inst in instances}
@@ -286,76 +248,3 @@ def _record(sol: Solution) -> dict[str, Any]:
     }
 
 
-def _mean(sols) -> float:
-    sols = list(sols)
-    return sum(s.fill_rate for s in sols) / len(sols) if sols else 0.0
-
-
-def _cls(name: str) -> str:
-    return name.split("/")[0]
-
-
-class _Logger:
-    """MLflow bookkeeping: the parent run, one child run per class, metrics, renders."""
-
-    def __init__(self, uri: str, opts: PackOptions, instances: tuple[Instance, ...], workers: int) -> None:
-        self.uri, self.opts = uri, opts
-        exp = tracking.ensure_experiment(uri, opts.experiment)
-        common = {"orch.strategy": opts.strategy, "orch.constraints": opts.constraints}
-        self.parent = tracking.start_run(uri, exp, f"pack-{input_label(opts.spec)}-{opts.constraints}",
-                                         {tracking.KIND_TAG: "pack", **common,
-                                          "orch.data_checksum": data_checksum(opts.spec, opts.data_dir)})
-        log_input(uri, self.parent, opts.spec, opts.data_dir, len(instances))
-        tracking.log_params(uri, self.parent, {
-            "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints,
-            "time_limit": opts.time_limit, "strategy": opts.strategy, "seed": opts.seed,
-            "workers": workers, "n_instances": len(instances),
-            **{f"solver.{k}": v for k, v in solver_params_dict(opts.params).items()},
-        })
-        self.children: dict[str, str] = {}
-        for cls in dict.fromkeys(_cls(i.name) for i in instances):
-            run_id = tracking.start_run(uri, exp, f"{cls}-{opts.constraints}",
-                                        {tracking.KIND_TAG: "instance", "orch.class": cls, **common},
-                                        parent_run_id=self.parent)
-            tracking.log_params(uri, run_id, {"class": cls, "constraints": opts.constraints,
-                                              "time_limit": opts.time_limit, "strategy": opts.strategy,
-                                              "seed": opts.seed})
-            self.children[cls] = run_id
-        self.by_class: dict[str, list[Solution]] = {cls: [] for cls in self.children}
-
-    def instance(self, inst: Instance, sol: Solution) -> None:
-        cls = _cls(inst.name)
-        self.by_class[cls].append(sol)
-        tracking.log_metrics(self.uri, self.children[cls], {
-            "fill_rate": sol.fill_rate, f"fill_rate.{inst.number}": sol.fill_rate,
-            "seconds": sol.seconds, "boxes": len(sol.placements),
-        }, step=inst.number)
-
-    def finish(self, results: dict[str, Solution]) -> None:
-        means = {}
-        for cls, sols in self.by_class.items():
-            if not sols:
-                continue
-            mean = _mean(sols)
-            means[cls] = mean
-            run_id = self.children[cls]
-            tracking.log_metrics(self.uri, run_id, {
-                "mean_fill_rate": mean, "min_fill_rate": min(s.fill_rate for s in sols),
-                "mean_seconds": sum(s.seconds for s in sols) / len(sols), "n_instances": len(sols),
-            })
-            best = max(sols, key=lambda s: s.fill_rate)
-            fig = render(best.container, best.placements,
-                         title=f"{best.instance} {best.constraints}: {100 * best.fill_rate:.2f} %")
-            tracking.log_figure(self.uri, run_id, fig, f"render/{best.instance.replace('/', '_')}.png")
-            tracking.set_tags(self.uri, run_id, {"orch.best_instance": best.instance})
-            tracking.end_run(self.uri, run_id)
-        tracking.log_metrics(self.uri, self.parent, {
-            **{f"mean_fill_rate.{cls}": m for cls, m in means.items()},
-            "mean_fill_rate": _mean(results.values()), "n_instances": len(results),
-        })
-        tracking.end_run(self.uri, self.parent)
-
-    def close(self, status: str, error: str) -> None:
-        for run_id in self.children.values():
-            tracking.end_run(self.uri, run_id, status)
-        tracking.end_run(self.uri, self.parent, status, error)

@@ -16,7 +16,6 @@ plot of fill rate over trials. All input is validated before Ray starts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import re
 import sys
@@ -28,15 +27,16 @@ from typing import Any
 
 from ray import tune
 
-from orchestrator import cluster, tracking
-from orchestrator.pack import (add_solve_flags, check_solve_flags, data_checksum, input_label, load_instances,
-                               log_input, solver_params_dict)
-from orchestrator.sweep import ProgressCallback, optuna_tpe, to_tune_space
+from orchestrator import cluster, spaces, tracking
+from orchestrator.pack import add_solve_flags, check_solve_flags, load_instances
+from orchestrator.pack_record import data_checksum, input_label, log_input, solver_params_dict
+from orchestrator.sweep import ProgressCallback, fit_quietly, make_tuner
+from orchestrator.tracking import Tag
 from packing.geometry import Instance
 from packing.solver import SolverParams, solve, with_overrides
 from packing.verify import verify
 from search_spaces import get_space
-from search_spaces.space import Choice, Grid, IntRange, LogUniform, Space, Uniform
+from search_spaces.space import Space
 from trainables.errors import ConfigError
 
 METRIC = "mean_fill_rate"
@@ -46,7 +46,7 @@ METRIC = "mean_fill_rate"
 class PackTuneOptions:
     """The validated command line."""
 
-    spec: str
+    instances: str  # the --instances value
     limit: int
     constraints: str
     time_limit: float
@@ -83,7 +83,7 @@ def options(args: argparse.Namespace) -> PackTuneOptions:
     space = get_space("packing", args.space)
     for key, domain in space.items():
         try:
-            with_overrides(SolverParams(), {key: _example(domain)})
+            with_overrides(SolverParams(), {key: spaces.example_value(domain)})
         except ValueError as exc:
             raise ConfigError(f"--space {args.space}: {exc}") from None
     return PackTuneOptions(args.instances, args.limit, constraints, float(args.time_limit), args.strategy,
@@ -91,53 +91,37 @@ def options(args: argparse.Namespace) -> PackTuneOptions:
                            args.experiment or "orchestrator", args.address, str(Path(args.storage).resolve()))
 
 
-def _example(domain: Any) -> Any:
-    """One value the domain can produce (to type-check the space before any trial runs)."""
-    if isinstance(domain, (Choice, Grid)):
-        return domain.values[0]
-    if isinstance(domain, (Uniform, LogUniform, IntRange)):
-        return domain.low
-    raise ConfigError(f"search space: unsupported domain {domain!r}")
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate, tune, report the best configuration. Returns the exit code."""
     opts = options(args)
-    instances = load_instances(opts.spec, opts.limit, opts.data_dir)
+    instances = load_instances(opts.instances, opts.limit, opts.data_dir)
     uri = tracking.resolve_tracking_uri()
     cluster.connect(opts.address)
     cluster.require_shared_tracking(uri)
     experiment_id = tracking.ensure_experiment(uri, opts.experiment)
     # the Tune run directory's name: no "/" or "," from instance lists, and not too long
-    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", input_label(opts.spec))[:40]
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", input_label(opts.instances))[:40]
     name = f"pack-tune-{label}-{opts.constraints}-{datetime.now():%Y%m%d-%H%M%S}"
     parent = tracking.start_run(uri, experiment_id, name, {
-        tracking.KIND_TAG: "pack-tune", "orch.strategy": opts.strategy, "orch.constraints": opts.constraints,
-        "orch.space": opts.space_name, "orch.data_checksum": data_checksum(opts.spec, opts.data_dir),
+        Tag.KIND: "pack-tune", Tag.STRATEGY: opts.strategy, Tag.CONSTRAINTS: opts.constraints,
+        Tag.SPACE: opts.space_name, Tag.DATA_CHECKSUM: data_checksum(opts.instances, opts.data_dir),
     })
-    log_input(uri, parent, opts.spec, opts.data_dir, len(instances))
+    log_input(uri, parent, opts.instances, opts.data_dir, len(instances))
     tracking.log_params(uri, parent, {
-        "instances": opts.spec, "limit": opts.limit, "constraints": opts.constraints, "time_limit": opts.time_limit,
+        "instances": opts.instances, "limit": opts.limit, "constraints": opts.constraints, "time_limit": opts.time_limit,
         "strategy": opts.strategy, "space": opts.space_name, "samples": opts.samples, "seed": opts.seed,
         "n_instances": len(instances),
     })
-    tracking.log_dict(uri, parent, {k: repr(v) for k, v in opts.space.items()}, "search_space.json")
+    tracking.log_dict(uri, parent, spaces.described(opts.space), "search_space.json")
     trial = tune.with_parameters(run_trial, instances=instances, opts=opts, uri=uri, experiment_id=experiment_id,
                                  parent=parent)
-    tuner = tune.Tuner(
-        tune.with_resources(trial, {"cpu": 1}),
-        param_space=to_tune_space(opts.space, "tpe"),
-        tune_config=tune.TuneConfig(metric=METRIC, mode="max", num_samples=opts.samples,
-                                    search_alg=optuna_tpe(opts.seed, opts.samples, METRIC, "max"),
-                                    max_concurrent_trials=opts.concurrency),
-        run_config=tune.RunConfig(name=name, storage_path=opts.storage, verbose=0,
-                                  callbacks=[ProgressCallback(METRIC, "max", opts.samples)]),
-    )
+    tuner = make_tuner(tune.with_resources(trial, {"cpu": 1}), opts.space, "tpe", name, opts.storage, METRIC, "max",
+                       opts.samples, search_alg=spaces.optuna_tpe(opts.seed, opts.samples, METRIC, "max"),
+                       concurrency=opts.concurrency, callbacks=[ProgressCallback(METRIC, "max", opts.samples)])
     print(f"[pack-tune] {name}: {opts.samples} trials x {len(instances)} instances x {opts.time_limit:g} s "
           f"({opts.space_name} space); MLflow parent run {parent}", file=sys.stderr)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # Tune's own tables; stdout carries only the result
-            results = tuner.fit()
+        results = fit_quietly(tuner)
         rows = [r.metrics for r in results if r.metrics and METRIC in r.metrics]
         if not rows:
             raise RuntimeError("pack-tune: no trial finished")
@@ -153,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     tracking.log_figure(uri, parent, _plot(rows), "fill_rate_over_trials.png")
     tracking.end_run(uri, parent)
     print(f"best {METRIC} {100 * best.metrics[METRIC]:.2f} % over {len(rows)} trials; reuse it: "
-          f"python -m orchestrator pack --instances {opts.spec} --constraints {opts.constraints} {flags}\n"
+          f"python -m orchestrator pack --instances {opts.instances} --constraints {opts.constraints} {flags}\n"
           f"{tracking.ui_hint(uri)}", file=sys.stderr)
     print(flags)
     return 0
@@ -165,7 +149,7 @@ def run_trial(config: dict[str, Any], instances: tuple[Instance, ...], opts: Pac
     params = with_overrides(SolverParams(), config)
     trial_id = tune.get_context().get_trial_id()
     run_id = tracking.start_run(uri, experiment_id, f"trial-{trial_id}",
-                                {tracking.KIND_TAG: "pack-trial", "orch.trial_id": trial_id}, parent_run_id=parent)
+                                {Tag.KIND: "pack-trial", Tag.TRIAL: trial_id}, parent_run_id=parent)
     tracking.log_params(uri, run_id, {**solver_params_dict(params), "time_limit": opts.time_limit,
                                       "constraints": opts.constraints, "strategy": opts.strategy, "seed": opts.seed})
     fills, started = [], time.perf_counter()

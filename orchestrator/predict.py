@@ -58,17 +58,13 @@ def run_predict(model_uri: str, path: str, keys: dict[str, Any], out: str | None
         raise DataError(f"--data: {Path(path).expanduser()} does not exist")
     model = load_model(model_uri)
     pipeline = pipeline_of(model)
-    if not hasattr(pipeline, "request"):
-        raise ConfigError(f"--model: {type(pipeline).__name__} cannot read new files; send it raw frames "
-                          "with `mlflow models serve`")
     frame, labels = pipeline.request(new_data_source(pipeline, path, keys))
     try:
         result = model.predict(frame)
     except ValueError as exc:
         raise DataError(f"--data {path}: {exc}") from exc
     table = labels.merge(result, on="window", how="right") if labels is not None else result
-    if hasattr(pipeline, "label"):
-        table = pipeline.label(table)
+    table = pipeline.label(table)
     if out:
         target = Path(out).expanduser()
         target.parent.mkdir(parents=True, exist_ok=True)

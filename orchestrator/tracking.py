@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import subprocess
@@ -22,13 +23,53 @@ from typing import Any
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from trainables.errors import ConfigError
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# Opening a new sqlite store logs two INFO lines (creating, then upgrading its tables)
+# on every first command in a directory; the commands say where the store is instead.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 PARENT_TAG = "mlflow.parentRunId"
-KIND_TAG = "orch.kind"  # sweep | trial | train | ensemble | member | pack | instance
-METRIC_TAG = "orch.metric"  # on a sweep's parent run: the metric its trials were ranked on
-MEMBER_RANK_TAG = "orch.member_rank"  # on an ensemble member: the rank of the configuration it trains
-DATA_SOURCE_TAG = "orch.data_source"  # JSON of the data.source.DataSource a run or sweep read
+
+
+class Tag:
+    """Every tag name the project writes: the contract that ``compare``, ``export``,
+    resumes and the benchmarks read runs by."""
+
+    KIND = "orch.kind"  # sweep | trial | train | stage | ensemble | member | pack | instance | pack-tune | pack-trial
+    MODEL = "orch.model"  # the model family
+    DATASET = "orch.dataset"  # the data set's name
+    DATA_SOURCE = "orch.data_source"  # JSON of the data.source.DataSource a run or sweep read
+    DATA_CHECKSUM = "orch.data_checksum"  # the first 16 hex digits of the data's sha256
+    SEED = "orch.seed"
+    CONFIG_DIGEST = "orch.config_digest"  # finds runs of one configuration
+    GIT_REVISION = "orch.git_revision"  # the code version
+    ERROR = "orch.error"  # a failed run's error line
+    # sweeps and their trials
+    SWEEP = "orch.sweep"  # a sweep's (or ensemble's) name, on the parent and its children
+    TRIAL = "orch.trial_id"  # Tune's trial id, on a trial's run
+    COMPLETE = "orch.complete"  # "1" once a trial logged its final result: a resume does not redo it
+    METRIC = "orch.metric"  # on a sweep's parent run: the metric its trials were ranked on
+    SEARCH = "orch.search"
+    SCHEDULER = "orch.scheduler"
+    SPACE = "orch.space"
+    BEST_TRIAL = "orch.best_trial"
+    RESUME = "orch.resume"  # on an interrupted sweep: the command that resumes it
+    STOPPED_EARLY = "orch.stopped_early"  # a trial the scheduler stopped
+    STAGE = "orch.stage"  # a stage run of a multi-stage fit
+    STAGE_INDEX = "orch.stage_index"
+    # ensembles
+    MEMBER_RANK = "orch.member_rank"  # the rank (0 = best) of the configuration a member trains
+    SOURCE_SWEEP = "orch.source_sweep"  # the sweep an ensemble took its configurations from
+    MODEL_URI = "orch.model_uri"  # the exported model
+    # packing
+    STRATEGY = "orch.strategy"
+    CONSTRAINTS = "orch.constraints"
+    CLASS = "orch.class"  # the BR class (or file) an instance run belongs to
+    BEST_INSTANCE = "orch.best_instance"
+
+
 MAX_PARAM_CHARS = 6000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,11 +143,19 @@ def start_run(
     parent_run_id: str | None = None,
 ) -> str:
     """Create a run (a child when ``parent_run_id`` is given) and return its id."""
-    all_tags = {"orch.git_revision": git_revision(), **tags}
+    all_tags = {Tag.GIT_REVISION: git_revision(), **tags}
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
     run = client(uri).create_run(experiment_id, run_name=run_name, tags=all_tags)
     return run.info.run_id
+
+
+def children(uri: str, parent: Any, status: str | None = None, max_results: int = 5000) -> list[Any]:
+    """The child runs of ``parent`` (a Run), optionally only those with ``status``."""
+    query = f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'"
+    if status:
+        query += f" and attributes.status = '{status}'"
+    return client(uri).search_runs([parent.info.experiment_id], filter_string=query, max_results=max_results)
 
 
 def find_child(uri: str, experiment_id: str, parent_run_id: str, key: str, value: str) -> str | None:
@@ -121,6 +170,26 @@ def find_child(uri: str, experiment_id: str, parent_run_id: str, key: str, value
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
+
+
+def find_parent(uri: str, name_or_id: str, kinds: tuple[str, ...], flag: str) -> Any:
+    """The parent run of a sweep or an ensemble (``kinds``), by run id or by name; a
+    ConfigError naming ``flag`` (the option the user gave) when there is none."""
+    c = client(uri)
+    try:
+        run = c.get_run(name_or_id)
+        if run.data.tags.get(Tag.KIND) in kinds:
+            return run
+    except Exception:  # noqa: BLE001 - not a run id: look it up by name
+        pass
+    wanted = " or ".join(kinds)
+    for kind in kinds:
+        runs = c.search_runs([e.experiment_id for e in c.search_experiments()],
+                             filter_string=f"tags.`{Tag.SWEEP}` = '{name_or_id}' and tags.`{Tag.KIND}` = '{kind}'",
+                             max_results=1)
+        if runs:
+            return runs[0]
+    raise ConfigError(f"{flag}: no {wanted} run named or with id {name_or_id!r} in {uri}")
 
 
 def _param_value(value: Any) -> str:
@@ -194,7 +263,7 @@ def log_text(uri: str, run_id: str, text: str, artifact_file: str) -> None:
 def end_run(uri: str, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
     """Terminate a run with FINISHED / FAILED / KILLED, recording an error line if any."""
     if error:
-        set_tags(uri, run_id, {"orch.error": error})
+        set_tags(uri, run_id, {Tag.ERROR: error})
     client(uri).set_terminated(run_id, status=status)
 
 

@@ -22,6 +22,10 @@ from orchestrator.__main__ import main
     (["sweep", "--model", "timemixer", "--space", "default", "--search", "grid"], "non-grid entries"),
     (["sweep", "--resume", "never-ran", "--storage", "/nonexistent"], "no sweep 'never-ran'"),
     (["sweep", "--model", "timemixer", "--metric", "val_acc"], "--metric: expected one of ['val_loss', 'val_mae'"),
+    (["compare", "--sweep", "no-such"], "--sweep: no sweep or ensemble run named or with id 'no-such'"),
+    (["ensemble", "--sweep", "no-such"], "--sweep: no sweep run named or with id 'no-such'"),
+    (["export", "--ensemble", "no-such"], "--ensemble: no ensemble run named or with id 'no-such'"),
+    (["ensemble", "--model", "timemixer", "--seeds", "0"], "--seeds: expected an integer >= 1"),
 ])
 def test_bad_values_exit_2_before_ray(argv, needle, capsys, mlflow_uri):
     assert main(argv) == 2
@@ -84,3 +88,16 @@ def test_two_stage_training_starts_from_an_earlier_run(capsys, mlflow_uri):
     second = next(r for r in runs if r.info.run_id != first)
     assert first in second.data.params["init_from"] or "model" in second.data.params["init_from"]
     assert second.data.params["lr"] == "0.0005"
+
+
+def test_demo_is_the_sweep_command_with_preset_flags():
+    """`demo` parses to a sweep of TimeMixer on the generated wells; a flag given to
+    it still wins, and a --set adds to the presets."""
+    from orchestrator.__main__ import build_parser
+    from orchestrator.commands import sweep_command
+
+    args = build_parser().parse_args(["demo", "--samples", "2", "--set", "epochs=1"])
+    assert args.func is sweep_command
+    assert (args.model, args.dataset, args.space, args.samples) == ("timemixer", "synthetic_wells", "demo", 2)
+    assert args.set[-1] == "epochs=1" and "input_len=96" in args.set
+    assert "epochs=1" not in build_parser().parse_args(["demo"]).set  # the presets are not changed in place

@@ -59,7 +59,8 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.ensemble import evaluate_members, find_sweep
+    from orchestrator import tracking
+    from orchestrator.ensemble import evaluate_members
     from orchestrator.export import predictor_from_bundle
     from trainables.config import build_config
     from trainables.ensemble import EnsemblePredictor
@@ -75,7 +76,7 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     assert "greedy" in out and "models:/tm-ens/1" in out
 
     client = MlflowClient(mlflow_uri)
-    parent = find_sweep(mlflow_uri, "ens1", kind="ensemble")
+    parent = tracking.find_parent(mlflow_uri, "ens1", ("ensemble",), "--ensemble")
     assert parent.info.status == "FINISHED"
     metrics = parent.data.metrics
     assert {"rankall_test_mse_mean", "rankall_test_mse_std", "greedy_test_mse", "mean_test_mse"} <= set(metrics)
@@ -94,7 +95,7 @@ def test_sweep_to_ensemble_to_exported_model(ray_cluster, mlflow_uri, tmp_path, 
     cfg = build_config(SPEC.config_cls, json.loads(open(client.download_artifacts(
         members[0].info.run_id, "model/config.json")).read()))
     data = load_data(cfg, builtin_source("synthetic_wells"))
-    evaluated = evaluate_members(mlflow_uri, parent.info.run_id, parent.info.experiment_id, "timemixer", data)
+    evaluated = evaluate_members(mlflow_uri, parent, "timemixer", data)
     ensemble_json = json.loads(open(client.download_artifacts(parent.info.run_id, "ensemble.json")).read())
     weights = np.array(ensemble_json["rules"]["greedy"]["weights"])
     keep = [i for i, w in enumerate(weights) if w > 0]

@@ -19,7 +19,8 @@ from data.epf import read_fr_csv
 from data.errors import DataError
 from data.ett import read_ett_csv
 from data.volve import read_volve_daily
-from orchestrator.config import parse_set, parse_space, read_yaml
+from orchestrator.config import parse_set, read_yaml
+from orchestrator.spaces import from_yaml
 from packing.errors import InstanceError
 from packing.instances import parse_selection, read_file
 from trainables.config import build_config
@@ -137,7 +138,7 @@ def test_yaml_reader(text, tmp_path):
         loaded = read_yaml(path)
         space = (loaded.get("sweep") or {}).get("space") if isinstance(loaded.get("sweep"), dict) else None
         if isinstance(space, dict):
-            parse_space(space, str(path))
+            from_yaml(space, str(path))
     except OURS:
         pass
 

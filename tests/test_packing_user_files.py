@@ -241,7 +241,7 @@ def test_thpack9_by_path_solves_and_verifies_skipping_the_defective(ray_cluster,
 def test_pack_tune_takes_a_shipment_and_records_it(ray_cluster, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from orchestrator import pack, pack_tune
+    from orchestrator import pack_record, pack_tune
 
     path = write(tmp_path / "order.csv", SHIPMENT_CSV)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -255,7 +255,7 @@ def test_pack_tune_takes_a_shipment_and_records_it(ray_cluster, tmp_path, monkey
     runs = client.search_runs([client.get_experiment_by_name("tune-shipment").experiment_id])
     parent = next(r for r in runs if r.data.tags.get("orch.kind") == "pack-tune")
     assert parent.info.run_name.startswith("pack-tune-order-C1-")
-    assert parent.data.tags["orch.data_checksum"] == pack.data_checksum(str(path), None) == file_sha256(path)[:16]
+    assert parent.data.tags["orch.data_checksum"] == pack_record.data_checksum(str(path), None) == file_sha256(path)[:16]
     (dataset,) = [d.dataset for d in parent.inputs.dataset_inputs]
     assert dataset.name == "order" and json.loads(dataset.schema) == {"format": "shipment", "instances": 1}
     assert all(r.info.status == "FINISHED" for r in runs)

@@ -3,7 +3,6 @@ through the CLI, agrees with the in-process ensemble on the same inputs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -265,10 +265,10 @@ def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(
     from mlflow import MlflowClient
 
     from benchmarks import epf_table
-    from orchestrator.tracking import KIND_TAG
+    from orchestrator.tracking import Tag
 
     client = MlflowClient(mlflow_uri)
-    running = client.create_run(client.create_experiment("epf-grid"), tags={KIND_TAG: "ensemble"}).info.run_id
+    running = client.create_run(client.create_experiment("epf-grid"), tags={Tag.KIND: "ensemble"}).info.run_id
     capsys.readouterr()  # the store's own start-up lines
     assert epf_table.main(["--from-mlflow", running]) == 2
     err = capsys.readouterr().err.strip()
@@ -310,7 +310,7 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
     mean +- std of its own members with its seed ensemble beside it."""
     from benchmarks import epf_table
     from orchestrator.__main__ import main
-    from orchestrator.ensemble import find_sweep
+    from orchestrator.tracking import find_parent
     from orchestrator.tracking import client
 
     storage = str(tmp_path / "ray")
@@ -318,7 +318,7 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
                  "--search", "grid", "--storage", storage, "--name", "grid", "--no-trial-plots"]) == 0
     assert main(["ensemble", "--sweep", "grid", "--top-k", "2", "--seeds", "2", "--storage", storage,
                  "--name", "grid-seeds"]) == 0
-    parent = find_sweep(mlflow_uri, "grid-seeds", kind="ensemble")
+    parent = find_parent(mlflow_uri, "grid-seeds", ("ensemble",), "--ensemble")
     members = client(mlflow_uri).search_runs([parent.info.experiment_id],
                                              f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     baselines, rows = epf_table.table_from_mlflow(parent.info.run_id)

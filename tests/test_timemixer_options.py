@@ -19,7 +19,7 @@ from search_spaces.timemixer import SPACES
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
-from trainables.timemixer.augment import PanelWindows, mix, mixup_pairs
+from trainables.timemixer.augment import mix, mixup_pairs
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
 from trainables.timemixer.config import TimeMixerConfig
 from trainables.timemixer.data import panel_windows, prepare

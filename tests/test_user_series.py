@@ -308,7 +308,7 @@ def test_cli_rejects_a_bad_file_with_exit_2_and_one_line(tmp_path):
 def test_user_csv_sweep_ensemble_export(ray_cluster, mlflow_uri, tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.ensemble import find_sweep
+    from orchestrator.tracking import find_parent
 
     frame = well_production(n_wells=3, n_days=500, seed=4)
     long = frame.melt(id_vars="date", var_name="unique_id", value_name="y").rename(columns={"date": "ds"})
@@ -323,7 +323,7 @@ def test_user_csv_sweep_ensemble_export(ray_cluster, mlflow_uri, tmp_path, capsy
 
     client = MlflowClient(mlflow_uri)
     assert client.get_registered_model("user-ens").name == "user-ens"
-    sweep = find_sweep(mlflow_uri, "mine")
+    sweep = find_parent(mlflow_uri, "mine", ("sweep",), "--sweep")
     trials = client.search_runs([sweep.info.experiment_id],
                                 filter_string=f"tags.`mlflow.parentRunId` = '{sweep.info.run_id}'")
     assert len(trials) == 2

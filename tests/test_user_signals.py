@@ -18,7 +18,7 @@ from data.bearing import load_source
 from data.errors import DataError
 from data.registry import get_info
 from data.source import builtin_source, user_source
-from orchestrator.tracking import KIND_TAG
+from orchestrator.tracking import Tag
 from tests.conftest import require_data
 from trainables.bearing.serving import ADAPTER
 from trainables.bearing.task import SPEC, BearingConfig, split_spec
@@ -243,7 +243,7 @@ def test_cli_trains_on_a_user_folder_and_records_the_dataset(folder, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("user-signals")
-    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(KIND_TAG) == "train"]
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(Tag.KIND) == "train"]
     (dataset,) = [d.dataset for d in client.get_run(run.info.run_id).inputs.dataset_inputs]
     assert dataset.name == "my_rig"
     assert dataset.digest == load(folder, sample_rate=RATES).checksum[:len(dataset.digest)]

@@ -11,6 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# The file a run's best weights are saved as, under its MLflow ``model/`` artifact
+# (beside ``config.json``); ``init_from`` and ensembles read it back.
+WEIGHTS_FILE = "state_dict.pt"
+
 
 def seed_everything(seed: int) -> None:
     """Seed torch (all devices), numpy's global generator and Python's ``random``."""

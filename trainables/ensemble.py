@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the registry imports torch; this module's math needs only numpy
+    from trainables.registry import ServingPipeline
 
 
 def combine(predictions: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
@@ -100,7 +104,7 @@ class EnsemblePredictor:
     """
 
     def __init__(self, model: str, configs: list[dict], states: list[dict], weights: Sequence[float],
-                 pipeline) -> None:
+                 pipeline: ServingPipeline) -> None:
         from trainables.config import build_config
         from trainables.registry import get_spec
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
@@ -68,7 +68,7 @@ class TrainableSpec:
     data_keys: Mapping[str, str] = field(default_factory=dict)
 
 
-def rank_modes(spec: TrainableSpec) -> dict[str, str]:
+def metric_modes(spec: TrainableSpec) -> dict[str, str]:
     """Every metric a sweep of this family may rank on, with its direction."""
     return {spec.metric: spec.mode, **spec.rankable}
 
@@ -79,6 +79,16 @@ def kept_epoch(history: list[dict[str, float]], spec: TrainableSpec) -> dict[str
     if not rows:
         return None
     return (min if spec.mode == "min" else max)(rows, key=lambda h: h[spec.metric])
+
+
+def final_report(result: FitResult, spec: TrainableSpec) -> dict[str, float]:
+    """What a finished trial reports to the sweep: its final metrics, with every
+    metric a sweep may rank on (``--metric``) as it was at the kept epoch, so trials
+    are ranked on the epoch whose weights they keep, whatever metric ranks them."""
+    kept = kept_epoch(result.history, spec) or {}
+    report = {**result.metrics, **{m: kept[m] for m in metric_modes(spec) if m in kept}}
+    report.setdefault(spec.metric, float("nan"))
+    return report
 
 
 def names() -> list[str]:
@@ -92,6 +102,41 @@ def get_spec(name: str) -> TrainableSpec:
     return importlib.import_module(FAMILIES[name]).SPEC
 
 
+@runtime_checkable
+class ServingPipeline(Protocol):
+    """What an exported ensemble carries besides its members' weights: raw input in,
+    predictions out, and new files read the way the training data was.
+
+    It is a dataclass of plain values (``orchestrator.export`` stores it with
+    ``dataclasses.asdict`` and loads it ``weights_only``), so it holds no tensors or
+    arrays, only lists, numbers and strings.
+    """
+
+    layout: dict  # the training data's layout keys (time, id, target, ...): how `predict` reads new files
+
+    def build_model(self, cfg: Any) -> nn.Module:
+        """An untrained network of ``cfg``'s architecture for these inputs."""
+
+    def inputs(self, frame: Any) -> Any:
+        """The raw request frame as the networks' input tensors."""
+
+    def forward(self, model: nn.Module, inputs: Any) -> Any:
+        """One member's output for ``inputs`` in raw units, as an array."""
+
+    def outputs(self, members: Any, weights: Any) -> Any:
+        """The weighted ensemble of the members' outputs and their spread, as a DataFrame."""
+
+    def example(self, data: Any) -> Any:
+        """A request frame cut from the training data (the model signature's example)."""
+
+    def request(self, source: Any) -> tuple[Any, Any]:
+        """A new data source (a ``data.source.DataSource``) as a request frame, and a
+        frame naming each request window (series and time, file, day) or None."""
+
+    def label(self, table: Any) -> Any:
+        """The joined prediction table in the terms the user knows it by."""
+
+
 @dataclass(frozen=True)
 class EnsembleAdapter:
     """What ensembles and export need of a family, beyond training.
@@ -99,14 +144,14 @@ class EnsembleAdapter:
     ``predict`` returns (predictions, truths) for a split: forecasts (N, H, C) in
     scaled units, or class probabilities (N, K) with integer labels. ``score`` turns
     them into metrics without a split prefix; ``metric``/``mode`` name the one that
-    greedy selection optimises on validation data. ``serving`` builds the picklable
-    feature pipeline an exported model uses on raw input.
+    greedy selection optimises on validation data. ``serving`` builds the
+    ``ServingPipeline`` an exported model uses on raw input.
     """
 
     build_model: Callable[[Any, Any], nn.Module]
     predict: Callable[[nn.Module, Any, Any, str], tuple[Any, Any]]
     score: Callable[[Any, Any], dict[str, float]]
-    serving: Callable[[Any, Any], Any] | None  # None: the family cannot be exported yet
+    serving: Callable[[Any, Any], ServingPipeline]
     metric: str = "mse"
     mode: str = "min"
 
@@ -114,8 +159,4 @@ class EnsembleAdapter:
 def get_adapter(name: str) -> EnsembleAdapter:
     """The family's ensemble adapter (``trainables.<family>.serving.ADAPTER``)."""
     get_spec(name)
-    module_name = FAMILIES[name].rsplit(".", 1)[0] + ".serving"
-    try:
-        return importlib.import_module(module_name).ADAPTER
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"--model: {name!r} does not support ensembles yet (no {module_name})") from exc
+    return importlib.import_module(FAMILIES[name].rsplit(".", 1)[0] + ".serving").ADAPTER

@@ -10,7 +10,6 @@ from trainables.config import TrainConfig, check
 DOWN_SAMPLING = ("avg", "max", "conv")
 DECOMPOSITIONS = ("moving_avg", "dft")
 LOSSES = ("mse", "mae", "weighted_mae", "combined", "quantile")
-WEIGHTS_FILE = "state_dict.pt"  # what the orchestrator logs under a run's model/ artifact
 
 
 @dataclass(frozen=True)

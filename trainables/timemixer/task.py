@@ -18,13 +18,13 @@ from data.tables import DATA_KEYS, load_forecast
 from data.volve import panel_series
 from data.windows import keep_batch
 from trainables import losses
-from trainables.common import n_parameters, predict_batches, seed_everything
+from trainables.common import WEIGHTS_FILE, n_parameters, predict_batches, seed_everything
 from trainables.context import TrainContext, unwrap
 from trainables.errors import ConfigError
 from trainables.loop import run_loop
 from trainables.registry import FitResult, TrainableSpec
 from trainables.timemixer.augment import PanelWindows, add_noise, mix, mixup_pairs
-from trainables.timemixer.config import WEIGHTS_FILE, TimeMixerConfig
+from trainables.timemixer.config import TimeMixerConfig
 from trainables.timemixer.data import data_units, n_mark_features, panel_windows, prepare, usable_series
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
 from trainables.timemixer.plots import plots
