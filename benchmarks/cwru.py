@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.bearing.task import SPEC, BearingConfig, snr_tag
+from trainables.bearing.config import BearingConfig
+from trainables.bearing.scoring import snr_tag
+from trainables.bearing.task import SPEC
 from trainables.config import build_config
 from trainables.context import LocalContext, pick_device
 from data.source import builtin_source

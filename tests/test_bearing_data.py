@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy.io import savemat
 
-from data.bearing import (Recording, SplitSpec, build_dataset, effective_number_weights, labelled_subset,
-                          load_cwru, load_excel_folders, load_source, read_signal, to_rate)
+from data.bearing import Recording, SplitSpec, build_dataset, effective_number_weights, labelled_subset
+from data.recordings import load_cwru, load_excel_folders, load_source, read_signal, to_rate
 from data.errors import DataError
 from data.source import builtin_source
 from tests.conftest import require_data

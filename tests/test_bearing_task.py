@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.bearing.task import SPEC, BearingConfig, StageContext, checkpoint_stage, snr_tag, window_tensors
+from trainables.bearing.config import BearingConfig
+from trainables.bearing.data import window_tensors
+from trainables.bearing.scoring import snr_tag
+from trainables.bearing.stages import StageContext, checkpoint_stage
+from trainables.bearing.task import SPEC
 from trainables.config import build_config
 from trainables.context import LocalContext
 from trainables.errors import ConfigError

@@ -14,7 +14,7 @@ import scipy.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.bearing import read_cwru_channel, read_excel_signal
+from data.recordings import read_cwru_channel, read_excel_signal
 from data.epf import read_fr_csv
 from data.errors import DataError
 from data.ett import read_ett_csv

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from data.bearing import to_rate
+from data.recordings import to_rate
 from data.source import user_source
 from orchestrator import tracking
 from orchestrator.__main__ import main

@@ -14,14 +14,16 @@ import pandas as pd
 import pytest
 import torch
 
-from data.bearing import load_source
+from data.recordings import load_source
 from data.errors import DataError
 from data.registry import get_info
 from data.source import builtin_source, user_source
 from orchestrator.tracking import Tag
 from tests.conftest import require_data
 from trainables.bearing.serving import ADAPTER
-from trainables.bearing.task import SPEC, BearingConfig, split_spec
+from trainables.bearing.config import BearingConfig
+from trainables.bearing.data import split_spec
+from trainables.bearing.task import SPEC
 from trainables.config import as_dict, build_config
 from trainables.context import LocalContext
 

@@ -16,22 +16,26 @@ import pandas as pd
 import torch
 from torch import nn
 
-from data.bearing import SIGNAL_SUFFIXES, BearingData, read_signal, to_rate
+from data.bearing import BearingData
 from data.errors import DataError
+from data.recordings import SIGNAL_SUFFIXES, read_signal, to_rate
 from data.source import DataSource
 from data.signal import standardize
-from trainables.bearing import task
+from trainables.bearing.config import BearingConfig
+from trainables.bearing.data import make_splits, window_tensors
+from trainables.bearing.scoring import predict as predict_windows
+from trainables.bearing.task import build_model as build_network
 from trainables.registry import EnsembleAdapter
 
 
-def build_model(cfg: task.BearingConfig, data: BearingData) -> nn.Module:
-    return task.build_model(cfg, len(data.class_names))
+def build_model(cfg: BearingConfig, data: BearingData) -> nn.Module:
+    return build_network(cfg, len(data.class_names))
 
 
-def predict(model: nn.Module, cfg: task.BearingConfig, data: BearingData, split: str):
+def predict(model: nn.Module, cfg: BearingConfig, data: BearingData, split: str):
     """Class probabilities (N, K) and labels (N,) of one split of the configured fold."""
-    index = getattr(task.make_splits(cfg, data), split)
-    out = task.predict(model, task.window_tensors(data, index), cfg.eval_batch_size, torch.device("cpu"))
+    index = getattr(make_splits(cfg, data), split)
+    out = predict_windows(model, window_tensors(data, index), cfg.eval_batch_size, torch.device("cpu"))
     return out["probs"], out["labels"]
 
 
@@ -63,8 +67,8 @@ class SignalPipeline:
     fs: int
     layout: dict = field(default_factory=dict)  # the training data's layout keys (signal, sample_rate, ...)
 
-    def build_model(self, cfg: task.BearingConfig) -> nn.Module:
-        return task.build_model(cfg, len(self.class_names))
+    def build_model(self, cfg: BearingConfig) -> nn.Module:
+        return build_network(cfg, len(self.class_names))
 
     def inputs(self, frame: pd.DataFrame) -> torch.Tensor:
         if "signal" not in frame.columns:
@@ -136,7 +140,7 @@ class SignalPipeline:
                              "signal": raw.reshape(-1).astype(np.float64)})
 
 
-def serving(cfg: task.BearingConfig, data: BearingData) -> SignalPipeline:
+def serving(cfg: BearingConfig, data: BearingData) -> SignalPipeline:
     return SignalPipeline(class_names=list(data.class_names), window=cfg.window, fs=int(data.fs))
 
 
