@@ -112,9 +112,10 @@ def train_one(job: tuple[str, dict, str | None]) -> dict:
     from trainables.config import as_dict, build_config
     from trainables.context import LocalContext
     from trainables.seasonal_gru import task
+    from trainables.seasonal_gru.config import SeasonalGRUConfig
 
     variant, overrides, data_dir = job
-    cfg = build_config(task.SeasonalGRUConfig, overrides)
+    cfg = build_config(SeasonalGRUConfig, overrides)
     data = _data(cfg, data_dir)
     result = task.fit(cfg, data, LocalContext(device="cpu"))
     return {"variant": variant, "config": overrides, "metrics": result.metrics,
@@ -138,9 +139,10 @@ def _data(cfg, data_dir):
 def run_baselines(names: list[str], overrides: dict, data_dir: str | None) -> dict[str, dict]:
     """Baselines on the GRU variants' preprocessing (so exogenous inputs match)."""
     from trainables.config import build_config
-    from trainables.seasonal_gru import baselines, task
+    from trainables.seasonal_gru import baselines
+    from trainables.seasonal_gru.config import SeasonalGRUConfig
 
-    data = _data(build_config(task.SeasonalGRUConfig, overrides), data_dir)
+    data = _data(build_config(SeasonalGRUConfig, overrides), data_dir)
     rows: dict[str, dict] = {}
     for name in names:
         started = time.perf_counter()
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                 handle.write(json.dumps({k: v for k, v in run.items() if k != "test_pred"}) + "\n")
     from benchmarks.common import code_version
     from data.epf import load_epf
-    from trainables.seasonal_gru.task import SeasonalGRUConfig
+    from trainables.seasonal_gru.config import SeasonalGRUConfig
 
     data = load_epf(args.data_dir)
     lo, hi = data.splits["test"]

@@ -18,6 +18,8 @@ from trainables.config import build_config, field_names
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.seasonal_gru import task
+from trainables.seasonal_gru.config import SeasonalGRUConfig
+from trainables.seasonal_gru.data import eval_dataset, split_dataset
 from trainables.seasonal_gru.model import RecurrentForecaster
 from data.source import builtin_source
 
@@ -99,24 +101,24 @@ def test_model_exposes_hidden_states_for_every_step():
 
 
 def test_config_defaults_follow_the_paper_and_bad_values_are_rejected():
-    cfg = task.SeasonalGRUConfig()
+    cfg = SeasonalGRUConfig()
     assert (cfg.hidden, cfg.optimizer, cfg.lr, cfg.batch_size) == (64, "rmsprop", 1e-3, 64)
     assert (cfg.epochs, cfg.exogenous) == (48, True)  # chosen on the validation month
     assert cfg.grad_clip > 0 and (cfg.input_len, cfg.horizon) == (336, 24)
-    tied = build_config(task.SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
+    tied = build_config(SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
     assert tied.trend_weights == {"mean": 0.0, "max": 0.05, "min": 0.05, "var": 0.0}
-    hour = build_config(task.SeasonalGRUConfig, {"target": "hour_ahead", "price_lags": [1, 24]})
+    hour = build_config(SeasonalGRUConfig, {"target": "hour_ahead", "price_lags": [1, 24]})
     assert (hour.input_len, hour.horizon) == (14, 1)
     for bad in ({"lambda_s": -0.1}, {"cell": "transformer"}, {"target": "week"},
                 {"target": "hour_ahead", "lambda_s": 0.05},  # 15 steps < T = 24
                 {"target": "hour_ahead", "lambda_maxmin": 0.05},  # horizon 1 < w = 24
                 {"price_lags": [12]}):  # not known a day ahead
         with pytest.raises(ConfigError):
-            build_config(task.SeasonalGRUConfig, bad)
+            build_config(SeasonalGRUConfig, bad)
 
 
 def test_search_spaces_name_config_fields():
-    names = set(field_names(task.SeasonalGRUConfig))
+    names = set(field_names(SeasonalGRUConfig))
     for make in spaces.SPACES.values():
         assert set(make()) <= names
     grid = spaces.loss_grid()
@@ -207,18 +209,18 @@ def test_exported_ensemble_forecasts_from_raw_rows_what_its_members_forecast(one
 
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        task.SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
+        SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
 
 
 @needs_fr
 def test_windows_keep_targets_inside_their_split():
-    cfg = task.SeasonalGRUConfig()
+    cfg = SeasonalGRUConfig()
     data = task.load_data(cfg, builtin_source("epf_fr", str(DATA_ROOT)))
-    train = task.split_dataset(cfg, data, "train", cfg.train_stride)
+    train = split_dataset(cfg, data, "train", cfg.train_stride)
     ends = train.starts.numpy() + cfg.input_len + cfg.horizon
     assert ends.max() <= data.splits["train"][1] and train.starts.min().item() >= max(cfg.price_lags)
     for split in ("val", "test"):
-        ds = task.eval_dataset(cfg, data, split)
+        ds = eval_dataset(cfg, data, split)
         origins = ds.starts.numpy() + cfg.input_len
         lo, hi = data.splits[split]
         np.testing.assert_array_equal(origins, np.arange(lo, hi, 24))  # one forecast per day, at midnight

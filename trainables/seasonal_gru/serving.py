@@ -6,7 +6,7 @@ trained with them, the day-ahead forecast columns of the training file) and
 returns the next day's 24 prices. The pipeline carries the eq. 26 profile, the
 exogenous scale fitted on the training years and the names of the source's
 columns, and builds the model inputs with the same functions as the data loader
-(``data.epf.known_features``, ``task.with_price_lags``).
+(``data.epf.known_features``, ``with_price_lags`` of data.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from data.errors import DataError
 from data.source import DataSource
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
+from trainables.seasonal_gru.config import SeasonalGRUConfig
+from trainables.seasonal_gru.data import with_price_lags
 
 # Config fields that shape the inputs: every exported member must share the pipeline's.
 INPUT_FIELDS = ("target", "lag_window", "price_lags", "clip_quantile", "smooth_days", "exogenous")
@@ -76,7 +78,7 @@ class PricePipeline:
     def profile(self) -> SeasonalProfile:
         return SeasonalProfile(np.asarray(self.slot_means), self.std, self.clip_low, self.clip_high)
 
-    def build_model(self, cfg: task.SeasonalGRUConfig) -> nn.Module:
+    def build_model(self, cfg: SeasonalGRUConfig) -> nn.Module:
         differs = {k: getattr(cfg, k) for k in INPUT_FIELDS if _plain(getattr(cfg, k)) != self.inputs_of[k]}
         if differs:
             raise ValueError(f"ensemble member: input settings {differs} differ from the exported pipeline's "
@@ -123,7 +125,7 @@ class PricePipeline:
             z[self.history:] = 0.0  # the hours to forecast: no model input reads them (lags >= horizon)
             exog = group[list(self.exogenous_names)].to_numpy(dtype=np.float64) if exog_scale else None
             known = known_features(stamps, profile, exog, exog_scale, self.exogenous_names)[0]
-            features = task.with_price_lags(known, z, self.price_lags)
+            features = with_price_lags(known, z, self.price_lags)
             x.append(z[lag:self.history, None])
             past.append(features[lag:self.history])
             future.append(features[self.history:])
@@ -211,7 +213,7 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def serving(cfg: task.SeasonalGRUConfig, data: EpfData) -> PricePipeline:
+def serving(cfg: SeasonalGRUConfig, data: EpfData) -> PricePipeline:
     profile = data.profile
     mean, std = data.exogenous_scale if data.exogenous_scale is not None else ([], [])
     return PricePipeline(
