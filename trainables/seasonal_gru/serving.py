@@ -22,6 +22,7 @@ from torch import nn
 from data import prices
 from data.epf import EpfData, SeasonalProfile, known_features
 from data.errors import DataError
+from data.price_layout import layout_of
 from data.source import DataSource
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
@@ -145,7 +146,7 @@ class PricePipeline:
         rows in the file too (their forecasts filled, their price empty)."""
         path = Path(source.path)
         options = {k: v for k, v in source.options.items() if k not in ("train", "val", "test")}
-        layout = prices.resolved(path, prices.layout_of(options, source.flag()))
+        layout = prices.resolved(path, layout_of(options, source.flag()))
         raw = prices.read_table(path, layout)
         frame = pd.DataFrame({"timestamp": prices.parse_times(raw[layout.time], layout.time, layout.timezone, path)})
         frame["price"] = prices.parse_numbers(raw[layout.price], "price", layout.price, path, layout.decimal)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from data.source import DataSource
 from data.epf import EpfData, load_prices, persistence
-from data.prices import DATA_KEYS
+from data.price_layout import DATA_KEYS
 from data.windows import WindowDataset, keep_batch
 from trainables import losses
 from trainables.common import n_parameters, predict_batches, seed_everything
