@@ -233,7 +233,7 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
 
     import mlflow
 
-    from benchmarks import epf_table
+    from benchmarks import epf_rows, epf_table
 
     out = tmp_path / "epf.json"
     tiny = ["epochs=1", "max_train_batches=2", "lag_window=2", "hidden=8", "batch_size=16"]
@@ -245,7 +245,7 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     parent = report["mlflow_parent_run"]
     baselines, variants = epf_table.table_from_mlflow(parent)
     assert set(baselines) == {"naive 24h"} and set(variants) == {"GRU"}
-    for m in epf_table.METRICS:
+    for m in epf_rows.METRICS:
         assert variants["GRU"]["mean"][m] == pytest.approx(report["variants"]["GRU"]["mean"][m])
         assert variants["GRU"]["ensemble"][m] == pytest.approx(report["variants"]["GRU"]["ensemble"][m])
         assert baselines["naive 24h"]["metrics"][m] == pytest.approx(report["baselines"]["naive 24h"]["metrics"][m])
@@ -257,8 +257,8 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     assert len(children) == 4 and len(trainings) == 2
     assert {r.data.params["seed"] for r in trainings} == {"0", "1"}
     assert epf_table.main(["--from-mlflow", parent]) == 0
-    assert capsys.readouterr().out.strip() == epf_table.format_table(baselines, variants).strip()
-    assert epf_table.format_table(baselines, variants) in printed
+    assert capsys.readouterr().out.strip() == epf_rows.format_table(baselines, variants).strip()
+    assert epf_rows.format_table(baselines, variants) in printed
 
 
 def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(mlflow_uri, capsys):
@@ -283,25 +283,25 @@ def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(
 def test_epf_table_loss_grid_is_the_search_space_grid_and_the_choice_is_made_on_validation():
     """--loss-grid trains exactly the loss_grid space's 12 points; the reported loss row is
     the weighted row with the lowest validation RMSE, whatever its test score."""
-    from benchmarks import epf_table
+    from benchmarks import epf_rows
     from search_spaces.seasonal_gru import loss_grid
 
     space = loss_grid()
-    points = {(over.get("lambda_s", 0.0), over.get("lambda_maxmin", 0.0)) for over in epf_table.LOSS_GRID.values()}
-    assert len(epf_table.LOSS_GRID) == 12
+    points = {(over.get("lambda_s", 0.0), over.get("lambda_maxmin", 0.0)) for over in epf_rows.LOSS_GRID.values()}
+    assert len(epf_rows.LOSS_GRID) == 12
     assert points == {(s, t) for s in space["lambda_s"].values for t in space["lambda_maxmin"].values}
-    assert epf_table.LOSS_GRID["GRU"] == {} and epf_table.LOSS_GRID["GRU S0.15 T0.05"] == {
+    assert epf_rows.LOSS_GRID["GRU"] == {} and epf_rows.LOSS_GRID["GRU S0.15 T0.05"] == {
         "lambda_s": 0.15, "lambda_maxmin": 0.05}
-    assert set(epf_table.TABLE3) <= set(epf_table.VARIANTS)
+    assert set(epf_rows.TABLE3) <= set(epf_rows.VARIANTS)
 
     def row(name: str, val: float, test: float) -> dict:
-        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
+        weights = epf_rows.loss_weights(epf_rows.VARIANTS[name])
         return {"val_rmse": val, "mean": {"rmse": test}, "loss_weights": weights}
 
     rows = {name: row(name, val, test) for name, val, test in (
         ("GRU", 5.0, 4.0), ("LSTM", 4.0, 4.0), ("GRU S0.05", 6.1, 4.2), ("GRU T0.1", 6.0, 4.9))}
-    assert epf_table.chosen_on_validation(rows) == "GRU T0.1"
-    assert epf_table.chosen_on_validation({"GRU": rows["GRU"]}) is None
+    assert epf_rows.chosen_on_validation(rows) == "GRU T0.1"
+    assert epf_rows.chosen_on_validation({"GRU": rows["GRU"]}) is None
 
 
 @pytest.mark.ray
@@ -310,7 +310,7 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
     """The paper's protocol through Ray Tune (a loss-grid sweep, then N seeds of each
     configuration) comes back as Table 3 rows named by their loss weights, each the
     mean +- std of its own members with its seed ensemble beside it."""
-    from benchmarks import epf_table
+    from benchmarks import epf_rows, epf_table
     from orchestrator.__main__ import main
     from orchestrator.ensemble import find_sweep
     from orchestrator.tracking import client
@@ -326,10 +326,10 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
     baselines, rows = epf_table.table_from_mlflow(parent.info.run_id)
     assert baselines == {} and set(rows) == {"GRU T0.05", "GRU S0.05 T0.05"}
     for name, row in rows.items():
-        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
-        own = [m for m in members if epf_table.loss_weights(m.data.params) == weights]
+        weights = epf_rows.loss_weights(epf_rows.VARIANTS[name])
+        own = [m for m in members if epf_rows.loss_weights(m.data.params) == weights]
         assert row["seeds"] == len(own) == 2 and row["loss_weights"] == weights
-        for metric in epf_table.METRICS:
+        for metric in epf_rows.METRICS:
             values = [m.data.metrics[f"test_{metric}"] for m in own]
             assert row["mean"][metric] == pytest.approx(np.mean(values))
             assert row["std"][metric] == pytest.approx(np.std(values, ddof=1))
