@@ -38,8 +38,8 @@ import pandas as pd
 
 from data.cache import cached_table
 from data.errors import DataError
-# EpfPeriods lives with the file's layout keys (data/prices.py); importable from here as before.
-from data.prices import EpfPeriods, check_periods, layout_of, read_prices, resolved
+from data.price_layout import EpfPeriods, layout_of
+from data.prices import check_periods, read_prices, resolved
 from data.registry import file_sha256, get_info
 from data.source import DataSource, builtin_source, source_file
 

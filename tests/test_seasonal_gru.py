@@ -18,6 +18,8 @@ from trainables.config import build_config, field_names
 from trainables.context import LocalContext
 from trainables.errors import ConfigError
 from trainables.seasonal_gru import task
+from trainables.seasonal_gru.config import SeasonalGRUConfig
+from trainables.seasonal_gru.data import eval_dataset, split_dataset
 from trainables.seasonal_gru.model import RecurrentForecaster
 from data.source import builtin_source
 
@@ -99,24 +101,24 @@ def test_model_exposes_hidden_states_for_every_step():
 
 
 def test_config_defaults_follow_the_paper_and_bad_values_are_rejected():
-    cfg = task.SeasonalGRUConfig()
+    cfg = SeasonalGRUConfig()
     assert (cfg.hidden, cfg.optimizer, cfg.lr, cfg.batch_size) == (64, "rmsprop", 1e-3, 64)
     assert (cfg.epochs, cfg.exogenous) == (48, True)  # chosen on the validation month
     assert cfg.grad_clip > 0 and (cfg.input_len, cfg.horizon) == (336, 24)
-    tied = build_config(task.SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
+    tied = build_config(SeasonalGRUConfig, {"lambda_maxmin": 0.05, "lambda_max": 0.3})
     assert tied.trend_weights == {"mean": 0.0, "max": 0.05, "min": 0.05, "var": 0.0}
-    hour = build_config(task.SeasonalGRUConfig, {"target": "hour_ahead", "price_lags": [1, 24]})
+    hour = build_config(SeasonalGRUConfig, {"target": "hour_ahead", "price_lags": [1, 24]})
     assert (hour.input_len, hour.horizon) == (14, 1)
     for bad in ({"lambda_s": -0.1}, {"cell": "transformer"}, {"target": "week"},
                 {"target": "hour_ahead", "lambda_s": 0.05},  # 15 steps < T = 24
                 {"target": "hour_ahead", "lambda_maxmin": 0.05},  # horizon 1 < w = 24
                 {"price_lags": [12]}):  # not known a day ahead
         with pytest.raises(ConfigError):
-            build_config(task.SeasonalGRUConfig, bad)
+            build_config(SeasonalGRUConfig, bad)
 
 
 def test_search_spaces_name_config_fields():
-    names = set(field_names(task.SeasonalGRUConfig))
+    names = set(field_names(SeasonalGRUConfig))
     for make in spaces.SPACES.values():
         assert set(make()) <= names
     grid = spaces.loss_grid()
@@ -207,18 +209,18 @@ def test_exported_ensemble_forecasts_from_raw_rows_what_its_members_forecast(one
 
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        task.SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
+        SeasonalGRUConfig().hidden = 3  # type: ignore[misc]
 
 
 @needs_fr
 def test_windows_keep_targets_inside_their_split():
-    cfg = task.SeasonalGRUConfig()
+    cfg = SeasonalGRUConfig()
     data = task.load_data(cfg, builtin_source("epf_fr", str(DATA_ROOT)))
-    train = task.split_dataset(cfg, data, "train", cfg.train_stride)
+    train = split_dataset(cfg, data, "train", cfg.train_stride)
     ends = train.starts.numpy() + cfg.input_len + cfg.horizon
     assert ends.max() <= data.splits["train"][1] and train.starts.min().item() >= max(cfg.price_lags)
     for split in ("val", "test"):
-        ds = task.eval_dataset(cfg, data, split)
+        ds = eval_dataset(cfg, data, split)
         origins = ds.starts.numpy() + cfg.input_len
         lo, hi = data.splits[split]
         np.testing.assert_array_equal(origins, np.arange(lo, hi, 24))  # one forecast per day, at midnight
@@ -231,7 +233,7 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
 
     import mlflow
 
-    from benchmarks import epf_table
+    from benchmarks import epf_rows, epf_table
 
     out = tmp_path / "epf.json"
     tiny = ["epochs=1", "max_train_batches=2", "lag_window=2", "hidden=8", "batch_size=16"]
@@ -243,7 +245,7 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     parent = report["mlflow_parent_run"]
     baselines, variants = epf_table.table_from_mlflow(parent)
     assert set(baselines) == {"naive 24h"} and set(variants) == {"GRU"}
-    for m in epf_table.METRICS:
+    for m in epf_rows.METRICS:
         assert variants["GRU"]["mean"][m] == pytest.approx(report["variants"]["GRU"]["mean"][m])
         assert variants["GRU"]["ensemble"][m] == pytest.approx(report["variants"]["GRU"]["ensemble"][m])
         assert baselines["naive 24h"]["metrics"][m] == pytest.approx(report["baselines"]["naive 24h"]["metrics"][m])
@@ -255,8 +257,8 @@ def test_epf_table_is_logged_to_mlflow_and_rebuilt_from_it(mlflow_uri, tmp_path,
     assert len(children) == 4 and len(trainings) == 2
     assert {r.data.params["seed"] for r in trainings} == {"0", "1"}
     assert epf_table.main(["--from-mlflow", parent]) == 0
-    assert capsys.readouterr().out.strip() == epf_table.format_table(baselines, variants).strip()
-    assert epf_table.format_table(baselines, variants) in printed
+    assert capsys.readouterr().out.strip() == epf_rows.format_table(baselines, variants).strip()
+    assert epf_rows.format_table(baselines, variants) in printed
 
 
 def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(mlflow_uri, capsys):
@@ -281,25 +283,25 @@ def test_epf_table_from_mlflow_refuses_an_unknown_or_unfinished_run_in_one_line(
 def test_epf_table_loss_grid_is_the_search_space_grid_and_the_choice_is_made_on_validation():
     """--loss-grid trains exactly the loss_grid space's 12 points; the reported loss row is
     the weighted row with the lowest validation RMSE, whatever its test score."""
-    from benchmarks import epf_table
+    from benchmarks import epf_rows
     from search_spaces.seasonal_gru import loss_grid
 
     space = loss_grid()
-    points = {(over.get("lambda_s", 0.0), over.get("lambda_maxmin", 0.0)) for over in epf_table.LOSS_GRID.values()}
-    assert len(epf_table.LOSS_GRID) == 12
+    points = {(over.get("lambda_s", 0.0), over.get("lambda_maxmin", 0.0)) for over in epf_rows.LOSS_GRID.values()}
+    assert len(epf_rows.LOSS_GRID) == 12
     assert points == {(s, t) for s in space["lambda_s"].values for t in space["lambda_maxmin"].values}
-    assert epf_table.LOSS_GRID["GRU"] == {} and epf_table.LOSS_GRID["GRU S0.15 T0.05"] == {
+    assert epf_rows.LOSS_GRID["GRU"] == {} and epf_rows.LOSS_GRID["GRU S0.15 T0.05"] == {
         "lambda_s": 0.15, "lambda_maxmin": 0.05}
-    assert set(epf_table.TABLE3) <= set(epf_table.VARIANTS)
+    assert set(epf_rows.TABLE3) <= set(epf_rows.VARIANTS)
 
     def row(name: str, val: float, test: float) -> dict:
-        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
+        weights = epf_rows.loss_weights(epf_rows.VARIANTS[name])
         return {"val_rmse": val, "mean": {"rmse": test}, "loss_weights": weights}
 
     rows = {name: row(name, val, test) for name, val, test in (
         ("GRU", 5.0, 4.0), ("LSTM", 4.0, 4.0), ("GRU S0.05", 6.1, 4.2), ("GRU T0.1", 6.0, 4.9))}
-    assert epf_table.chosen_on_validation(rows) == "GRU T0.1"
-    assert epf_table.chosen_on_validation({"GRU": rows["GRU"]}) is None
+    assert epf_rows.chosen_on_validation(rows) == "GRU T0.1"
+    assert epf_rows.chosen_on_validation({"GRU": rows["GRU"]}) is None
 
 
 @pytest.mark.ray
@@ -308,7 +310,7 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
     """The paper's protocol through Ray Tune (a loss-grid sweep, then N seeds of each
     configuration) comes back as Table 3 rows named by their loss weights, each the
     mean +- std of its own members with its seed ensemble beside it."""
-    from benchmarks import epf_table
+    from benchmarks import epf_rows, epf_table
     from orchestrator.__main__ import main
     from orchestrator.tracking import find_parent
     from orchestrator.tracking import client
@@ -324,10 +326,10 @@ def test_epf_table_reads_an_orchestrator_loss_grid_ensemble(ray_cluster, mlflow_
     baselines, rows = epf_table.table_from_mlflow(parent.info.run_id)
     assert baselines == {} and set(rows) == {"GRU T0.05", "GRU S0.05 T0.05"}
     for name, row in rows.items():
-        weights = epf_table.loss_weights(epf_table.VARIANTS[name])
-        own = [m for m in members if epf_table.loss_weights(m.data.params) == weights]
+        weights = epf_rows.loss_weights(epf_rows.VARIANTS[name])
+        own = [m for m in members if epf_rows.loss_weights(m.data.params) == weights]
         assert row["seeds"] == len(own) == 2 and row["loss_weights"] == weights
-        for metric in epf_table.METRICS:
+        for metric in epf_rows.METRICS:
             values = [m.data.metrics[f"test_{metric}"] for m in own]
             assert row["mean"][metric] == pytest.approx(np.mean(values))
             assert row["std"][metric] == pytest.approx(np.std(values, ddof=1))

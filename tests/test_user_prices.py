@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from data.errors import DataError
-from data.prices import layout_of, read_prices
+from data.price_layout import layout_of
+from data.prices import read_prices
 from data.registry import file_sha256, get_info
 from data.source import user_source
 from tests.conftest import require_data

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.epf import EpfData, persistence
-from trainables.seasonal_gru.task import HOURS_PER_DAY, price_metrics
+from trainables.seasonal_gru.config import HOURS_PER_DAY
+from trainables.seasonal_gru.task import price_metrics
 
 DAILY, WEEKLY = 24, 168
 

@@ -6,7 +6,7 @@ trained with them, the day-ahead forecast columns of the training file) and
 returns the next day's 24 prices. The pipeline carries the eq. 26 profile, the
 exogenous scale fitted on the training years and the names of the source's
 columns, and builds the model inputs with the same functions as the data loader
-(``data.epf.known_features``, ``task.with_price_lags``).
+(``data.epf.known_features``, ``with_price_lags`` of data.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from torch import nn
 from data import prices
 from data.epf import EpfData, SeasonalProfile, known_features
 from data.errors import DataError
+from data.price_layout import layout_of
 from data.source import DataSource
 from trainables.registry import EnsembleAdapter
 from trainables.seasonal_gru import task
+from trainables.seasonal_gru.config import SeasonalGRUConfig
+from trainables.seasonal_gru.data import with_price_lags
 
 # Config fields that shape the inputs: every exported member must share the pipeline's.
 INPUT_FIELDS = ("target", "lag_window", "price_lags", "clip_quantile", "smooth_days", "exogenous")
@@ -76,7 +79,7 @@ class PricePipeline:
     def profile(self) -> SeasonalProfile:
         return SeasonalProfile(np.asarray(self.slot_means), self.std, self.clip_low, self.clip_high)
 
-    def build_model(self, cfg: task.SeasonalGRUConfig) -> nn.Module:
+    def build_model(self, cfg: SeasonalGRUConfig) -> nn.Module:
         differs = {k: getattr(cfg, k) for k in INPUT_FIELDS if _plain(getattr(cfg, k)) != self.inputs_of[k]}
         if differs:
             raise ValueError(f"ensemble member: input settings {differs} differ from the exported pipeline's "
@@ -123,7 +126,7 @@ class PricePipeline:
             z[self.history:] = 0.0  # the hours to forecast: no model input reads them (lags >= horizon)
             exog = group[list(self.exogenous_names)].to_numpy(dtype=np.float64) if exog_scale else None
             known = known_features(stamps, profile, exog, exog_scale, self.exogenous_names)[0]
-            features = task.with_price_lags(known, z, self.price_lags)
+            features = with_price_lags(known, z, self.price_lags)
             x.append(z[lag:self.history, None])
             past.append(features[lag:self.history])
             future.append(features[self.history:])
@@ -143,7 +146,7 @@ class PricePipeline:
         rows in the file too (their forecasts filled, their price empty)."""
         path = Path(source.path)
         options = {k: v for k, v in source.options.items() if k not in ("train", "val", "test")}
-        layout = prices.resolved(path, prices.layout_of(options, source.flag()))
+        layout = prices.resolved(path, layout_of(options, source.flag()))
         raw = prices.read_table(path, layout)
         frame = pd.DataFrame({"timestamp": prices.parse_times(raw[layout.time], layout.time, layout.timezone, path)})
         frame["price"] = prices.parse_numbers(raw[layout.price], "price", layout.price, path, layout.decimal)
@@ -211,7 +214,7 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def serving(cfg: task.SeasonalGRUConfig, data: EpfData) -> PricePipeline:
+def serving(cfg: SeasonalGRUConfig, data: EpfData) -> PricePipeline:
     profile = data.profile
     mean, std = data.exogenous_scale if data.exogenous_scale is not None else ([], [])
     return PricePipeline(
