@@ -33,9 +33,11 @@ def resolve_step(times: list[np.ndarray], keys: Mapping[str, Any], where: str) -
     step = pd.Timedelta(values[counts.argmax()])
     if step >= pd.Timedelta(days=28):  # calendar steps (months, quarters, years) are not fixed lengths
         longest = max(times, key=len)
-        inferred = pd.infer_freq(pd.DatetimeIndex(longest)) if len(longest) >= 3 else None
-        if inferred:
-            return pd.tseries.frequencies.to_offset(inferred)
+        # pd.infer_freq returns a string or (opted in, and in future pandas) an offset, and
+        # warns until told which; an index built with freq="infer" holds the offset in every version
+        inferred = pd.DatetimeIndex(longest, freq="infer").freq if len(longest) >= 3 else None
+        if inferred is not None:
+            return inferred
     return pd.tseries.frequencies.to_offset(_freq_name(step))
 
 
