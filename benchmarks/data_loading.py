@@ -26,7 +26,7 @@ def cases(workdir: Path) -> list[dict[str, Any]]:
     converted from Volve, as a user would bring it."""
     from data.registry import dataset_file, get_info
     from data.source import builtin_source, user_source
-    from data.tables import DATA_KEYS
+    from data.table_data import DATA_KEYS
     from data.volve import volve_long_table
 
     long = volve_long_table(dataset_file("volve")).rename(columns={"well": "unique_id", "date": "ds",

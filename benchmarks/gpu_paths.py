@@ -52,7 +52,8 @@ from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 from benchmarks.common import table, use_shared_data, write_report  # noqa: E402
 from trainables.config import TrainConfig, build_config  # noqa: E402
 from trainables.context import LocalContext, TrainContext, pick_device  # noqa: E402
-from trainables.loop import DivergenceCheck, StepSchedule, _autocast, make_optimizer, optimizer_step  # noqa: E402
+from trainables.loop import DivergenceCheck, _autocast  # noqa: E402
+from trainables.optim import StepSchedule, make_optimizer, optimizer_step  # noqa: E402
 from trainables.registry import FAMILIES, get_spec  # noqa: E402
 from data.source import builtin_source
 

@@ -15,7 +15,9 @@ import pandas as pd
 from data.errors import DataError
 from data.forecasting import ForecastData
 from data.source import builtin_source
-from data.tables import find_time_column, load_forecast, parse_times, read_raw, regular_series, resolve_step
+from data.series import regular_series, resolve_step
+from data.table_data import load_forecast
+from data.tables import find_time_column, parse_times, read_raw
 
 ETT_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 ETT_SETS = ("etth1", "ettm1")

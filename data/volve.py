@@ -23,7 +23,8 @@ from data.errors import DataError
 from data.forecasting import ForecastData
 from data.registry import get_info
 from data.source import builtin_source
-from data.tables import Table, forecast_data, load_forecast
+from data.table_data import forecast_data, load_forecast
+from data.tables import Table
 
 COLUMNS = ["DATEPRD", "WELL_BORE_CODE", "ON_STREAM_HRS", "BORE_OIL_VOL", "FLOW_KIND", "WELL_TYPE"]
 SPLIT = (0.7, 0.1)  # train, val; the rest (last 20 %) is test

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainables.config import TrainConfig
 from trainables.context import LocalContext
-from trainables.loop import DivergenceCheck, TrainingDiverged, WeightAverage, run_loop
+from trainables.loop import DivergenceCheck, TrainingDiverged, run_loop
+from trainables.optim import WeightAverage
 
 
 def _problem(seed: int = 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from packing import kernels as K
+from packing import placement as K
 from packing.beam import Packer, _reach_table
 from packing.blocks import build_blocks, expand
 from packing.geometry import BoxType, Instance

@@ -22,7 +22,8 @@ from data.errors import DataError
 from data.registry import file_sha256
 from data.source import builtin_source, user_source
 from data.synthetic import well_production
-from data.tables import DATA_KEYS, freq_letter, load_table_data
+from data.series import freq_letter
+from data.table_data import DATA_KEYS, load_table_data
 from data.volve import volve_long_table
 from orchestrator.__main__ import build_parser, main
 from orchestrator.config import resolve_run

@@ -10,11 +10,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from data import tables
 from data.errors import DataError
 from data.forecasting import ForecastData, calendar_features
+from data.series import regular_series, resolve_step, split_series
 from data.source import DataSource
 from data.scalers import Scaler
+from data.table_data import series_column_of
+from data.tables import read_table
 from trainables.registry import EnsembleAdapter
 from trainables.timemixer.config import TimeMixerConfig
 from trainables.timemixer.data import split_dataset
@@ -99,17 +101,17 @@ class ForecastPipeline:
         ``input_len`` steps of each series (after the same gap checks or ``fill``)
         are one window; the forecast is the ``output_len`` steps after its end."""
         keys = source.options
-        table = tables.read_table(Path(source.path), keys)
+        table = read_table(Path(source.path), keys)
         frame, time, where = table.frame, table.time, table.where
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise DataError(f"{where}: no column {missing[0]!r}; the model reads {self.columns} and the file has "
                             f"{list(frame.columns)}")
-        parts = tables.split_series(frame, time, tables.series_column_of(frame, keys, where), where)
-        step = tables.resolve_step([part[time].to_numpy() for _, part in parts], keys, where)
+        parts = split_series(frame, time, series_column_of(frame, keys, where), where)
+        step = resolve_step([part[time].to_numpy() for _, part in parts], keys, where)
         rows, labels = [], []
         for window, (name, part) in enumerate(parts):
-            part = tables.regular_series(part, time, self.columns, step, keys.get("fill"), name, where)
+            part = regular_series(part, time, self.columns, step, keys.get("fill"), name, where)
             if len(part) < self.input_len:
                 raise DataError(f"{where}: series {name or source.name!r} has {len(part)} steps; the model reads the "
                                 f"last {self.input_len}")

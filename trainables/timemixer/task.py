@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from data.forecasting import ForecastData
 from data.source import DataSource
-from data.tables import DATA_KEYS, load_forecast
+from data.table_data import DATA_KEYS, load_forecast
 from data.volve import panel_series
 from data.windows import keep_batch
 from trainables import losses
