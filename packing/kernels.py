@@ -20,14 +20,43 @@ margin times the space's cross-section is lost, as is the block's own empty volu
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
+from packing import placement
 from packing.placement import add_top, block_corner, live_reach, place_block
 
-# numba keys a cached kernel on the content of its own file only, and greedy's cached
-# code holds the placement kernels it calls: after editing packing/placement.py, delete
-# packing/__pycache__/kernels.*.nb[ic] or greedy keeps running the old placement
+
+def drop_stale_cache(cache: Path = Path(__file__).with_name("__pycache__")) -> bool:
+    """Drop this module's cached machine code when packing/placement.py has changed.
+
+    numba keys a cached kernel on its own file alone, but greedy's compiled code holds
+    the placement kernels it calls: without this, an edited (or updated) placement.py
+    would run as its old self inside greedy. A digest of placement.py beside the cache
+    says which version the cache was compiled against. Returns whether it dropped any.
+    """
+    digest = hashlib.sha256(Path(placement.__file__).read_bytes()).hexdigest()[:16]
+    stamp = cache / "kernels.placement-digest"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    stale = list(cache.glob("kernels.*.nb[ic]"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    try:
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only install: numba then caches elsewhere or not at all
+        pass
+    return bool(stale)
+
+
+drop_stale_cache()
 _OPTS = {"cache": True, "nogil": True}
 
 

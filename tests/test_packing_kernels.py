@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from packing import kernels
 from packing import placement as K
 from packing.beam import Packer, _reach_table
 from packing.blocks import build_blocks, expand
@@ -112,3 +115,23 @@ def test_pruned_best_block_equals_the_full_ranking():
                 assert packer.candidates(st, sp, 1).tolist() == full[:1].tolist()
             packer.noise = None
             st = packer.place(st, sp, int(cand[step % len(cand)]))
+
+
+def test_an_edited_placement_module_drops_the_cached_kernels(tmp_path):
+    """numba keys a kernel's cache on its own file, and greedy's compiled code holds
+    placement.py's kernels: a placement.py other than the one the cache was built
+    against drops kernels.py's cache files (numba's own names for them), once."""
+    warm_up()  # compiles and caches the kernels
+    real = sorted(p.name for p in (Path(kernels.__file__).parent / "__pycache__").glob("kernels.*.nb[ic]"))
+    assert any(name.startswith("kernels.greedy-") for name in real)  # the pattern matches numba's files
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    for name in ("kernels.greedy-323.py311.nbi", "kernels.greedy-323.py311.1.nbc", "beam.other.nbi"):
+        (cache / name).write_bytes(b"compiled")
+    assert kernels.drop_stale_cache(cache)  # no digest yet: built against an unknown placement.py
+    assert sorted(p.name for p in cache.iterdir()) == ["beam.other.nbi", "kernels.placement-digest"]
+    (cache / "kernels.greedy-323.py311.nbi").write_bytes(b"compiled")
+    assert not kernels.drop_stale_cache(cache)  # the same placement.py: the cache stays
+    assert (cache / "kernels.greedy-323.py311.nbi").exists()
+    (cache / "kernels.placement-digest").write_text("0" * 16)  # placement.py changed since
+    assert kernels.drop_stale_cache(cache) and not (cache / "kernels.greedy-323.py311.nbi").exists()
