@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from data.errors import DataError
 from data.features import FeatureOptions, PreprocessOptions, engineered_features, preprocess_series
 from data.forecasting import ForecastData
 from data.scalers import Scaler, fit_scaler
 from data.volve import panel_series
-from data.windows import window_starts
-from trainables.timemixer.augment import PanelWindows
+from trainables import forecasting
+from trainables.forecasting import PanelWindows
 from trainables.timemixer.config import TimeMixerConfig
 
 
@@ -84,41 +83,15 @@ def prepare(cfg: TimeMixerConfig, data: ForecastData) -> Prepared:
 
 def panel_windows(cfg: TimeMixerConfig, prepared: Prepared, split: str, step: int,
                   jitter: int = 0) -> PanelWindows:
-    """Windows of ``split`` over every series long enough to hold one in each split.
-
-    A series too short for input_len + output_len in any split is left out; when
-    none is long enough a DataError says how long the longest one is.
-    """
-    starts, bounds, ids = [], [], []
-    for sid, s in enumerate(usable_series(cfg, prepared.series)):
-        lo, hi = s["splits"][split]
-        found = window_starts((lo, hi), cfg.input_len, cfg.output_len, step, cfg.lookback_from_previous, s["lo"])
-        first = max(s["lo"], lo - cfg.input_len) if cfg.lookback_from_previous else lo
-        last = hi - cfg.input_len - cfg.output_len
-        starts.append(found)
-        bounds.append(np.tile([first, last], (len(found), 1)))
-        ids.append(np.full(len(found), s["id"]))
-    return PanelWindows(prepared.inputs, prepared.targets, prepared.marks, np.concatenate(starts),
-                        np.concatenate(bounds), np.concatenate(ids), cfg.input_len, cfg.output_len,
-                        jitter=jitter, seed=cfg.seed)
+    """Windows of ``split`` over every series long enough to hold one in each split."""
+    return forecasting.panel_windows(prepared.inputs, prepared.targets, prepared.marks, prepared.series, split,
+                                     cfg.input_len, cfg.output_len, step, cfg.lookback_from_previous,
+                                     jitter=jitter, seed=cfg.seed)
 
 
 def usable_series(cfg: TimeMixerConfig, series: list[dict]) -> list[dict]:
     """Series (with their index as ``id``) holding >= 1 window in every split."""
-    usable = []
-    for sid, s in enumerate(series):
-        counts = [len(window_starts(s["splits"][k], cfg.input_len, cfg.output_len, 1, cfg.lookback_from_previous,
-                                    s["lo"])) for k in ("train", "val", "test")]
-        if min(counts) > 0:
-            usable.append({**s, "id": sid})
-    if not usable:
-        longest = max(series, key=lambda s: s["hi"] - s["lo"])
-        sizes = {k: v[1] - v[0] for k, v in longest["splits"].items()}
-        raise DataError(
-            f"every series is too short for input_len={cfg.input_len} + output_len={cfg.output_len}: the longest "
-            f"of {len(series)}, series {longest['name']!r} ({longest['hi'] - longest['lo']} rows; splits {sizes}), "
-            "holds no window in every split; use shorter windows or a longer series")
-    return usable
+    return forecasting.usable_series(series, cfg.input_len, cfg.output_len, cfg.lookback_from_previous)
 
 
 def split_dataset(cfg: TimeMixerConfig, data: ForecastData, split: str, step: int) -> PanelWindows:

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from data.forecasting import ForecastData
@@ -21,13 +20,15 @@ from trainables import losses
 from trainables.common import WEIGHTS_FILE, n_parameters, predict_batches, seed_everything
 from trainables.context import TrainContext, unwrap
 from trainables.errors import ConfigError
+from trainables.forecasting import PanelWindows, forecast_metrics, target_channels_of
 from trainables.loop import run_loop
+from trainables.plots import forecast_figures
 from trainables.registry import FitResult, TrainableSpec
-from trainables.timemixer.augment import PanelWindows, add_noise, mix, mixup_pairs
+from trainables.timemixer.augment import add_noise, mix, mixup_pairs
 from trainables.timemixer.config import TimeMixerConfig
 from trainables.timemixer.data import data_units, n_mark_features, panel_windows, prepare, usable_series
 from trainables.timemixer.model import TimeMixer, TimeMixerShape
-from trainables.timemixer.plots import plots
+from trainables.timemixer.objective import objective, point, quantile_metrics, training_loss
 
 
 def load_data(cfg: TimeMixerConfig, source: DataSource) -> ForecastData:
@@ -78,70 +79,12 @@ def preflight(cfg: TimeMixerConfig, data: ForecastData) -> None:
     n_mark_features(cfg, data)
 
 
-# --- objective -----------------------------------------------------------------
-
-def point(pred: torch.Tensor) -> torch.Tensor:
-    """The point forecast: the median when the model outputs quantiles."""
-    return pred[..., len(losses.QUANTILES) // 2] if pred.dim() == 4 else pred
-
-
-def objective(cfg: TimeMixerConfig, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The main loss (also the validation metric)."""
-    if cfg.loss == "quantile":
-        return losses.pinball_loss(pred, target, losses.QUANTILES)
-    if cfg.loss == "mae":
-        return F.l1_loss(pred, target)
-    if cfg.loss == "weighted_mae":
-        return losses.weighted_mae(pred, target)
-    if cfg.loss == "combined":
-        return losses.combined_loss(pred, target, cfg.mse_weight, cfg.trend_weight)
-    return F.mse_loss(pred, target)
-
-
-def trend_stat_weights(cfg: TimeMixerConfig) -> dict[str, float]:
-    return {"mean": cfg.trend_mean_weight, "max": cfg.trend_max_weight, "min": cfg.trend_min_weight,
-            "var": cfg.trend_var_weight}
-
-
-def multitask_targets(x: torch.Tensor, y: torch.Tensor, targets: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Trend direction (up = 1) and decline rate of each window, in units of the
-    input window's spread: (mean of the horizon - mean of the last input steps) / std."""
-    xt = x[..., targets]
-    recent = xt[:, -min(24, xt.shape[1]):].mean(dim=1)
-    spread = xt.std(dim=1, unbiased=False) + 1e-3
-    rate = (y.mean(dim=1) - recent) / spread
-    return (rate > 0).float(), rate
-
-
-def training_loss(cfg: TimeMixerConfig, out: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                  targets: list[int]) -> torch.Tensor:
-    """Main loss + trend-statistic losses + seasonal loss + multi-task losses."""
-    pred = out["forecast"]
-    loss = objective(cfg, pred, y)
-    weights = trend_stat_weights(cfg)
-    if any(weights.values()):
-        loss = loss + losses.trend_losses(point(pred), y, weights, cfg.trend_window)
-    if cfg.seasonal_weight > 0:
-        loss = loss + cfg.seasonal_weight * losses.seasonal_loss(out["hidden"], 1, cfg.season_period)
-    if cfg.multitask:
-        direction, rate = multitask_targets(x, y, targets)
-        loss = loss + cfg.direction_weight * F.binary_cross_entropy_with_logits(
-            out["direction_logit"][..., targets], direction)
-        loss = loss + cfg.decline_weight * F.smooth_l1_loss(out["decline_rate"][..., targets], rate)
-    return loss
-
-
-def _select(pred: torch.Tensor, targets: list[int]) -> torch.Tensor:
-    channels = pred.shape[2]
-    return pred[:, :, targets] if len(targets) != channels else pred
-
-
 def _forward(model: torch.nn.Module, batch, device: torch.device, targets: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
     marks = batch[2].to(device, non_blocking=True) if len(batch) > 2 and batch[2].shape[-1] else None
     series = batch[3].to(device) if len(batch) > 3 and getattr(model, "series_embedding", None) is not None else None
     pred = model(x, marks, series)
-    return _select(pred, targets), y[..., targets] if y.shape[-1] != len(targets) else y
+    return target_channels_of(pred, targets), y[..., targets] if y.shape[-1] != len(targets) else y
 
 
 def predict_split(model: torch.nn.Module, dataset: PanelWindows, batch_size: int, device: torch.device,
@@ -153,17 +96,6 @@ def predict_split(model: torch.nn.Module, dataset: PanelWindows, batch_size: int
     if quantiles:
         return point(full).numpy(), truth, full.numpy()
     return point(full).numpy(), truth
-
-
-def forecast_metrics(pred: np.ndarray, truth: np.ndarray, prefix: str) -> dict[str, float]:
-    err = pred - truth
-    return {f"{prefix}_mse": float(np.mean(err**2)), f"{prefix}_mae": float(np.mean(np.abs(err)))}
-
-
-def quantile_metrics(full: np.ndarray, truth: np.ndarray, prefix: str) -> dict[str, float]:
-    q, t = torch.from_numpy(full), torch.from_numpy(truth)
-    return {f"{prefix}_pinball": float(losses.pinball_loss(q, t, losses.QUANTILES)),
-            f"{prefix}_coverage_80": losses.interval_coverage(q, t)}
 
 
 def make_train_step(cfg: TimeMixerConfig, ctx: TrainContext, targets: list[int]):
@@ -185,7 +117,7 @@ def make_train_step(cfg: TimeMixerConfig, ctx: TrainContext, targets: list[int])
             if series is not None:
                 series = mix(bare.series_vectors(series), lam, perm)
         out = net(x, marks, series, all_outputs=True)
-        out = {**out, "forecast": _select(out["forecast"], targets)}
+        out = {**out, "forecast": target_channels_of(out["forecast"], targets)}
         return training_loss(cfg, out, x, y, targets)
 
     return train_step
@@ -262,7 +194,7 @@ SPEC = TrainableSpec(
     load_data=load_data,
     data_keys=DATA_KEYS,
     fit=fit,
-    plots=plots,
+    plots=forecast_figures,
     preflight=preflight,
     metric="val_mse",
     mode="min",
