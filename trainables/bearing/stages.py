@@ -5,16 +5,11 @@ pre-training of the backbone on unlabelled views, then supervised fine-tuning
 A checkpoint records which stage wrote it (``STAGE_FILE``), so a resumed run skips
 a finished pre-training instead of redoing it, and every reported epoch carries a
 ``stage`` metric (0 pre-training, 1 fine-tuning).
-
-Each stage takes the loop it runs in (``loop``, by default ``run_loop``): ``fit``
-hands over its own module's ``run_loop``, which benchmarks/gpu_paths.py replaces
-to capture the real training step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +29,6 @@ from trainables.loop import LoopResult, run_loop
 
 STAGE_FILE = "stage.txt"
 STAGES = ("pretrain", "finetune")
-Loop = Callable[..., LoopResult]
 
 
 # --- objective -------------------------------------------------------------------------------
@@ -105,7 +99,7 @@ def centroid_accuracy(backbone: nn.Module, reference: Windows, query: Windows, d
 
 
 def pretrain(cfg: BearingConfig, net: BearingNet, train_all: Windows, labelled: Windows, val: Windows,
-             ctx: TrainContext, loop: Loop = run_loop) -> LoopResult:
+             ctx: TrainContext) -> LoopResult:
     """NT-Xent on two strongly augmented views of every training window (labels unused)."""
     stage_cfg = dataclasses.replace(
         cfg, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay,
@@ -136,12 +130,12 @@ def pretrain(cfg: BearingConfig, net: BearingNet, train_all: Windows, labelled: 
                 "val_acc": centroid_accuracy(m.backbone, probe, val, device, cfg.eval_batch_size)}
 
     loader = loader_for(train_all, stage_cfg.batch_size, cfg.seed, drop_last=True)
-    return loop(model, loader, stage_cfg, StageContext(ctx, "pretrain"), train_step, evaluate,
+    return run_loop(model, loader, stage_cfg, StageContext(ctx, "pretrain"), train_step, evaluate,
                 monitor="val_contrastive_loss", mode="min")
 
 
 def finetune(cfg: BearingConfig, net: BearingNet, labelled: Windows, val: Windows, weights: torch.Tensor,
-             ctx: TrainContext, noisy_val: Windows | None = None, loop: Loop = run_loop) -> LoopResult:
+             ctx: TrainContext, noisy_val: Windows | None = None) -> LoopResult:
     """Focal + scheduled ArcFace loss, progressive augmentation, mixup; the epoch kept
     is the best by ``cfg.select_on`` (``noisy_val`` feeds "val_noisy_acc")."""
     device = ctx.device
@@ -175,5 +169,5 @@ def finetune(cfg: BearingConfig, net: BearingNet, labelled: Windows, val: Window
     if cfg.select_on == "val_noisy_acc" and noisy_val is None:
         raise ValueError("select_on='val_noisy_acc' needs the noisy validation windows")
     loader = loader_for(labelled, cfg.batch_size, cfg.seed + 1)
-    return loop(net, loader, cfg, StageContext(ctx, "finetune"), train_step, evaluate,
+    return run_loop(net, loader, cfg, StageContext(ctx, "finetune"), train_step, evaluate,
                 monitor=cfg.select_on, mode="min" if cfg.select_on == "val_loss" else "max")

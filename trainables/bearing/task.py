@@ -23,7 +23,6 @@ from trainables.bearing.scoring import classification_metrics, predict, snr_tag
 from trainables.bearing.stages import checkpoint_stage, finetune, pretrain
 from trainables.common import n_parameters, seed_everything
 from trainables.context import TrainContext
-from trainables.loop import run_loop
 from trainables.registry import FitResult, TrainableSpec
 
 
@@ -54,16 +53,15 @@ def fit(cfg: BearingConfig, data: BearingData, ctx: TrainContext) -> FitResult:
 
     stages: dict[str, list[dict[str, float]]] = {}
     metrics: dict[str, float] = {}
-    # Both stages run in this module's run_loop (benchmarks/gpu_paths.py swaps it to capture the train step).
     if cfg.pretrain_epochs > 0 and checkpoint_stage(ctx.restore()) != "finetune":
-        pre = pretrain(cfg, net, window_tensors(data, splits.train), labelled, val, ctx, loop=run_loop)
+        pre = pretrain(cfg, net, window_tensors(data, splits.train), labelled, val, ctx)
         stages["pretrain"] = pre.history
         metrics.update({"pretrain_best_val_contrastive_loss": pre.best_metric,
                         "pretrain_val_acc": pre.history[-1]["val_acc"] if pre.history else float("nan"),
                         "pretrain_seconds_per_epoch": float(np.mean([h["epoch_seconds"] for h in pre.history]))})
     noisy_val = (window_tensors(data, splits.val, snr_db=cfg.val_snr_db, seed=cfg.seed + 2000)
                  if cfg.select_on == "val_noisy_acc" else None)
-    result = finetune(cfg, net, labelled, val, weights, ctx, noisy_val, loop=run_loop)
+    result = finetune(cfg, net, labelled, val, weights, ctx, noisy_val)
     stages["finetune"] = result.history
     model = result.model
 
