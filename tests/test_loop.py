@@ -44,7 +44,7 @@ def _fit(cfg: TrainConfig, ctx: LocalContext, val_offset: list[float] | None = N
     return run_loop(model, loader, cfg, ctx, step, evaluate)
 
 
-@pytest.mark.parametrize("scheduler", ["none", "onecycle", "cosine", "cosine_restarts"])
+@pytest.mark.parametrize("scheduler", ["none", "onecycle", "cosine", "cosine_restarts", "exponential"])
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "sgd"])
 def test_loop_learns_with_every_optimiser_and_schedule(scheduler, optimizer):
     cfg = TrainConfig(epochs=6, lr=0.05, optimizer=optimizer, scheduler=scheduler, warmup_epochs=1, t0=2,
@@ -52,6 +52,14 @@ def test_loop_learns_with_every_optimiser_and_schedule(scheduler, optimizer):
     result = _fit(cfg, LocalContext("cpu"))
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert result.best_metric == min(h["val_loss"] for h in result.history)
+
+
+def test_exponential_schedule_halves_the_rate_after_every_epoch():
+    cfg = TrainConfig(epochs=3, lr=0.08, scheduler="exponential", lr_gamma=0.5)
+    ctx = LocalContext("cpu")
+    _fit(cfg, ctx)
+    # an epoch reports the rate the loop holds at its end: the one the next epoch trains at
+    assert [h["lr"] for h in ctx.history] == pytest.approx([0.04, 0.02, 0.01])
 
 
 def test_early_stopping_restores_best_weights():

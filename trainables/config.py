@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from trainables.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULERS = ("none", "onecycle", "cosine", "cosine_restarts")
+SCHEDULERS = ("none", "onecycle", "cosine", "cosine_restarts", "exponential")
 PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
@@ -45,6 +45,7 @@ class TrainConfig:
     t0: int = 10  # CosineAnnealingWarmRestarts
     t_mult: int = 2
     eta_min: float = 0.0
+    lr_gamma: float = 0.5  # exponential: the learning rate is multiplied by this after every epoch
     patience: int = 0  # early stopping on the monitored metric; 0 = off
     grad_clip: float = 0.0  # max grad norm; 0 = off
     ema_decay: float = 0.0  # > 0: validate, keep and return a moving average of the weights
@@ -65,6 +66,7 @@ class TrainConfig:
         check(self.t0 >= 1, "t0", "an integer >= 1", self.t0)
         check(self.t_mult >= 1, "t_mult", "an integer >= 1", self.t_mult)
         check(0 <= self.eta_min < self.lr, "eta_min", "a number in [0, lr)", self.eta_min)
+        check(0 < self.lr_gamma <= 1, "lr_gamma", "a number in (0, 1]", self.lr_gamma)
         check(self.patience >= 0, "patience", "an integer >= 0", self.patience)
         check(self.grad_clip >= 0, "grad_clip", "a number >= 0", self.grad_clip)
         check(0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1) (0 = off)", self.ema_decay)

@@ -35,7 +35,9 @@ class StepSchedule:
     """A per-batch learning-rate schedule behind one ``step()`` call.
 
     OneCycle and warm-up + cosine are stepped every batch; warm restarts take the
-    fractional epoch, as CosineAnnealingWarmRestarts documents.
+    fractional epoch, as CosineAnnealingWarmRestarts documents; exponential keeps the
+    rate for an epoch, then multiplies it by ``lr_gamma`` (Time-Series-Library's
+    ``lradj=type1`` at 0.5, what DLinear's and many long-horizon baselines' scripts use).
     """
 
     def __init__(self, cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> None:
@@ -59,6 +61,9 @@ class StepSchedule:
                 return eta_ratio + (1 - eta_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        elif self.kind == "exponential":
+            gamma, per_epoch = cfg.lr_gamma, self.steps_per_epoch
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // per_epoch))
         elif self.kind == "cosine_restarts":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
                 optimizer, T_0=cfg.t0, T_mult=cfg.t_mult, eta_min=cfg.eta_min
