@@ -1,7 +1,7 @@
 """Loading a data set as the user's file (``--data PATH`` + layout keys) against the
 built-in set (``--dataset NAME``), both with the Parquet cache warm.
 
-Both go through data/tables.py, so the ratio should be ~1: this checks that the
+Both go through data/table_data.py, so the ratio should be ~1: this checks that the
 user path adds no cost of its own (target: user / built-in <= 1.1). Each case is
 timed alternately, repeat by repeat, and the medians compared.
 

@@ -10,7 +10,7 @@ and the last 20 % of every well is its test period.
 
 The conversion (``volve_long_table``) is the set's named reader (``reader:
 volve_daily`` in its registry layout): it turns the raw export into a long table
-of wells, which then takes the common table path (data/tables.py).
+of wells, which then takes the common table path (data/table_data.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ The search is a beam over partial packings whose width doubles each pass while t
 remains (CLTRS / ID-GLTS / BSG family): every child is completed greedily, the best
 ``width`` distinct children survive (children reaching the same spaces and stock by
 another order are dropped), and every completion is a candidate solution, so the
-result only ever improves. The moves run as numba kernels (packing/kernels.py).
+result only ever improves. The moves run as numba kernels (packing/kernels.py,
+packing/placement.py).
 
 C1: residual spaces are maximal (the part above a block spans the whole space).
 C2: blocks always stand on a space's floor, and the space above a block is cut to
@@ -71,8 +72,8 @@ class State:
 class Packer:
     """The block-building moves for one instance, constraints and block table.
 
-    The moves themselves are compiled kernels (packing/kernels.py); this class holds
-    the instance's arrays and wraps them into immutable ``State`` transitions.
+    The moves themselves are compiled kernels (packing/kernels.py and placement.py);
+    this class holds the instance's arrays and wraps them into immutable ``State`` transitions.
     """
 
     def __init__(self, container: tuple[int, int, int], table: BlockTable, stock: np.ndarray,
@@ -102,7 +103,7 @@ class Packer:
         self.type_ext = np.zeros((n, 3, k), dtype=np.int64)
         for t, o in enumerate(table.orients):
             self.type_ext[t, :, :len(o)] = np.array(o).T
-        self.live_reach = False  # rebuild the reach tables from the types in stock (see kernels.live_reach)
+        self.live_reach = False  # rebuild the reach tables from the types in stock (see placement.live_reach)
         self._no_noise = np.zeros(0, dtype=np.float64)
 
     def root(self) -> State:

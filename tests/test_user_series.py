@@ -1,4 +1,4 @@
-"""The user's own series: one loader (data/tables.py) for built-in sets and --data
+"""The user's own series: one loader (data/table_data.py) for built-in sets and --data
 files in long or wide layout, as CSV, Parquet or Excel; its one-line errors; and a
 Ray sweep -> ensemble -> export on a user file."""
 
