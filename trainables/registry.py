@@ -22,6 +22,7 @@ FAMILIES: dict[str, str] = {
     "timemixer": "trainables.timemixer.task",
     "seasonal_gru": "trainables.seasonal_gru.task",
     "bearing": "trainables.bearing.task",
+    "dlinear": "trainables.dlinear.task",
 }
 
 
