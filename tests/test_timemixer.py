@@ -90,6 +90,15 @@ def test_config_rejects_bad_values(key, value, message):
         build_config(TimeMixerConfig, {key: value})
 
 
+def test_scientific_notation_reads_as_a_number_from_cli_and_yaml():
+    """`--set lr=3e-3` and `lr: 3e-3` in YAML: PyYAML (YAML 1.1) reads these as strings."""
+    from orchestrator.config import parse_set
+
+    assert build_config(TimeMixerConfig, parse_set(["lr=3e-3", "weight_decay=1E-5"])).lr == 0.003
+    with pytest.raises(ConfigError, match="expected a number"):
+        build_config(TimeMixerConfig, parse_set(["lr=3e-3x"]))
+
+
 def test_tiny_fit_learns_synthetic_wells():
     cfg = build_config(TimeMixerConfig, {**SPEC.smoke_overrides, "epochs": 3, "max_train_batches": 0})
     data = load_data(cfg, builtin_source("synthetic_wells"))

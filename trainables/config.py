@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from trainables.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # 3e-3, 1E5: numbers YAML leaves as text
 SCHEDULERS = ("none", "onecycle", "cosine", "cosine_restarts", "exponential")
 PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -119,6 +121,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(value)
     if hint is float:
+        if isinstance(value, str) and SCIENTIFIC.match(value.strip()):
+            value = float(value)  # YAML 1.1 reads 3e-3 (no decimal point) as a string
         # NaN passes no range check as intended (every comparison is false), so it is
         # refused here; infinity stays, where a field's own check allows it.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
