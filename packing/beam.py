@@ -41,10 +41,10 @@ class BeamParams:
     start_width: int = 1
     max_width: int = 4096
     branching: int = 16
-    rank: str = "fit"  # fit | volume: how candidate blocks of a space are ordered
+    order: str = "fit"  # fit | volume: how candidate blocks of a space are ordered
     max_evals: int = 0  # deterministic work cap on greedy completions; 0 = only the clock
-    waste: float = 1.0  # weight of stranded volume in the "fit" rank
-    evaluate: str = "auto"  # completion rank(s) scoring a node: "" (= rank), fit, volume, both, auto (both if < 40 types)
+    waste: float = 1.0  # weight of stranded volume in the "fit" order
+    evaluate: str = "auto"  # completion order(s) scoring a node: "" (= order), fit, volume, both, auto (both if < 40 types)
     live_reach: str = "off"  # reach tables from the types in stock: on, off, auto (on if < 40 types); no gain measured
     space: str = "auto"  # space rule: anchor (corner distance), low (lowest floor first), auto (low under C2 with >= 60 types)
     cut_top: bool = False  # C2: only cut the space above a block to its covered top (no stretching over neighbours)
@@ -77,12 +77,12 @@ class Packer:
     """
 
     def __init__(self, container: tuple[int, int, int], table: BlockTable, stock: np.ndarray,
-                 support: bool, rank: str = "fit", waste_weight: float = 1.0, cut_top: bool = False) -> None:
+                 support: bool, order: str = "fit", waste_weight: float = 1.0, cut_top: bool = False) -> None:
         self.cont = np.array(container, dtype=np.int64)
         self.t = table
         self.stock = stock.astype(np.int64)
         self.support = bool(support)
-        self.rank = rank
+        self.order = order
         self.waste_weight = float(waste_weight)
         self.cut_top = bool(cut_top)
         self.low_first = False  # space rule: lowest floor first (else the anchor rule alone)
@@ -119,7 +119,7 @@ class Packer:
     def candidates(self, st: State, space: int, k: int) -> np.ndarray:
         """Up to ``k`` blocks that fit ``space`` with the boxes left, best first."""
         return K.block_scores(st.spaces[space], st.left, self.dims, self.vol, self.uses, *self._reach(st.left),
-                              self.rank == "fit", self.waste_weight, self._noise(), int(k))
+                              self.order == "fit", self.waste_weight, self._noise(), int(k))
 
     def _reach(self, left: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.live_reach or (left > 0).all():
@@ -155,13 +155,13 @@ class Packer:
             st = self.drop_space(st, sp)
         return st, -1, np.zeros(0, dtype=np.int64)
 
-    def greedy(self, st: State, rank: str | None = None) -> State:
+    def greedy(self, st: State, order: str | None = None) -> State:
         """Complete ``st`` always taking the best ranked block of the chosen space."""
-        return self.finish(st, *self.greedy_rows(st, rank))
+        return self.finish(st, *self.greedy_rows(st, order))
 
-    def greedy_rows(self, st: State, rank: str | None = None) -> tuple[int, np.ndarray]:
+    def greedy_rows(self, st: State, order: str | None = None) -> tuple[int, np.ndarray]:
         """The greedy completion's final volume and added (block, x, y, z) rows, no State built."""
-        fit = (rank or self.rank) == "fit"
+        fit = (order or self.order) == "fit"
         added, rows = K.greedy(st.spaces, st.left, self.cont, self.dims, self.vol, self.uses, self.top,
                                self.support, self.type_min, *self.reach, fit,
                                self.waste_weight, self._noise(), st.tops, self.cut_top, self.low_first,
@@ -193,7 +193,7 @@ class Search:
         ev = params.evaluate
         if ev == "auto":  # two completions per node pay off when completions are cheap (few box types)
             ev = "both" if len(packer.stock) < 40 else ""
-        self.ranks = ("fit", "volume") if ev == "both" else (ev or packer.rank,)
+        self.orders = ("fit", "volume") if ev == "both" else (ev or packer.order,)
 
     def out_of_budget(self) -> bool:
         if self.params.max_evals and self.evals >= self.params.max_evals:
@@ -207,8 +207,8 @@ class Search:
     def complete(self, st: State) -> int:
         """The greedy completion value of ``st`` (best over the evaluation ranks); keeps the best."""
         best_v = -1
-        for rank in self.ranks:
-            volume, rows = self.p.greedy_rows(st, rank)
+        for order in self.orders:
+            volume, rows = self.p.greedy_rows(st, order)
             self.evals += 1
             if self.best is None or volume > self.best.volume:
                 self.best = self.p.finish(st, volume, rows)

@@ -12,7 +12,7 @@ its fully covered top rectangle (ox, oy, tx, ty) relative to its low corner. ``l
 block down (the spaces it leaves, the tops C2 needs, the reach tables of the stock
 left) is packing/placement.py's.
 
-``fit`` scoring (``rank_fit``): block volume minus the volume it strands. Along each
+``fit`` scoring (``by_fit``): block volume minus the volume it strands. Along each
 axis the margin a block leaves in its space can only be filled up to the largest sum
 of box extents not above it (``reach_*``, a 1D knapsack table); the rest of that
 margin times the space's cross-section is lost, as is the block's own empty volume.
@@ -126,11 +126,11 @@ def sparse_uses(req: np.ndarray) -> np.ndarray:
 
 @njit(**_OPTS)
 def block_scores(space: np.ndarray, left: np.ndarray, dims: np.ndarray, vol: np.ndarray, uses: np.ndarray,
-                 reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
+                 reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, by_fit: bool,
                  waste_w: float, noise: np.ndarray, k: int) -> np.ndarray:
     """Up to ``k`` blocks that fit ``space`` with the stock ``left``, best first.
 
-    Rank "volume" takes the first feasible blocks of the volume-sorted table; rank
+    Order "volume" takes the first feasible blocks of the volume-sorted table; order
     "fit" orders every feasible block by the fit score (ties: lower row). Every
     space's floor is fully carried (see ``place_block``), so C2 needs no check here.
     ``uses`` is the sparse stock requirement (``sparse_uses``).
@@ -142,7 +142,7 @@ def block_scores(space: np.ndarray, left: np.ndarray, dims: np.ndarray, vol: np.
     """
     ex0, ex1, ex2 = space[3] - space[0], space[4] - space[1], space[5] - space[2]
     m = dims.shape[0]
-    if not rank_fit:
+    if not by_fit:
         out = np.empty(k, dtype=np.int64)
         n = 0
         for b in range(_first_fitting_volume(vol, ex0 * ex1 * ex2), m):
@@ -200,7 +200,7 @@ def _first_fitting_volume(vol: np.ndarray, room: int) -> int:
 @njit(**_OPTS)
 def _best_fit(ex0, ex1, ex2, a0, a1, a2, left, dims, vol, uses, reach_x, reach_y, reach_z,
               waste_w, noise, use_noise) -> np.ndarray:
-    """``block_scores(..., k=1)`` for rank "fit": the best block, or none (see there)."""
+    """``block_scores(..., k=1)`` for order "fit": the best block, or none (see there)."""
     out = np.empty(1, dtype=np.int64)
     best = -1
     best_sc = 0.0
@@ -251,7 +251,7 @@ def drop_row(spaces: np.ndarray, i: int) -> np.ndarray:
 @njit(**_OPTS)
 def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndarray, vol: np.ndarray,
            uses: np.ndarray, top: np.ndarray, support: bool, type_min: np.ndarray,
-           reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, rank_fit: bool,
+           reach_x: np.ndarray, reach_y: np.ndarray, reach_z: np.ndarray, by_fit: bool,
            waste_w: float, noise: np.ndarray, tops: np.ndarray, cut_top: bool,
            low_first: bool, type_ext: np.ndarray) -> tuple[int, np.ndarray]:
     """Complete a partial packing always taking the best ranked block of the chosen space.
@@ -272,7 +272,7 @@ def greedy(spaces: np.ndarray, left: np.ndarray, cont: np.ndarray, dims: np.ndar
     track = support and not cut_top
     while spaces.shape[0] > 0:
         sp = pick_space(spaces, cont, low_first)
-        cand = block_scores(spaces[sp], left, dims, vol, uses, reach_x, reach_y, reach_z, rank_fit,
+        cand = block_scores(spaces[sp], left, dims, vol, uses, reach_x, reach_y, reach_z, by_fit,
                             waste_w, noise, 1)
         if cand.shape[0] == 0:
             spaces = drop_row(spaces, sp)

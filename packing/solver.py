@@ -99,7 +99,7 @@ def _solve_blocks(instance, support, params, deadline, seed, branch, worker=0, w
     rounds = bp.general_rounds if bp.general_rounds >= 0 else (2 if support else 1) * many
     table = build_blocks(instance, support, bp.max_blocks, bp.min_fill, rounds, bp.flat_top)
     stock = np.array([t.quantity for t in instance.types])
-    packer = Packer(instance.container, table, stock, support, params.beam.rank, params.beam.waste,
+    packer = Packer(instance.container, table, stock, support, params.beam.order, params.beam.waste,
                     params.beam.cut_top)
     # lowest floor first measured +0.7 / +1.7 points on BR13 / BR15 C1C2, -0.3 on BR10 (3 instances, 5 s)
     packer.low_first = params.beam.space == "low" or (params.beam.space == "auto" and support

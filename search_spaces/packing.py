@@ -17,7 +17,7 @@ def default() -> Space:
     return {
         "beam.branching": Choice((4, 8, 16, 32)),
         "beam.start_width": Choice((1, 2, 4)),
-        "beam.rank": Choice(("fit", "volume")),
+        "beam.order": Choice(("fit", "volume")),
         "blocks.general_rounds": IntRange(-1, 2),
         "blocks.min_fill": Uniform(0.96, 1.0),
         "blocks.max_blocks": Choice((2000, 6000, 10000)),

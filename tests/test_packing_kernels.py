@@ -24,7 +24,7 @@ def _slab(table) -> int:
 
 def _two_slabs(cut_top: bool):
     table = build_blocks(TWO_SLABS, support=True, max_rounds=0)
-    packer = Packer(TWO_SLABS.container, table, np.array([2, 1]), support=True, rank="volume", cut_top=cut_top)
+    packer = Packer(TWO_SLABS.container, table, np.array([2, 1]), support=True, order="volume", cut_top=cut_top)
     st = packer.root()
     for _ in range(2):
         st, sp, _ = packer.step(st, 8)

@@ -160,7 +160,7 @@ def test_pack_end_to_end(ray_cluster, tmp_path, monkeypatch, capsys):
     assert all(r.info.status == "FINISHED" for r in runs)
     assert "mean_fill_rate.BR1" in parents[0].data.metrics
     assert parents[0].data.params["solver.beam.branching"] == "8"  # --set reached the solver's record
-    assert parents[0].data.params["solver.beam.rank"] == "fit"  # and so did every default
+    assert parents[0].data.params["solver.beam.order"] == "fit"  # and so did every default
     assert len(parents[0].data.tags["orch.data_checksum"]) == 16
     for child in children:
         assert 0.8 < child.data.metrics["mean_fill_rate"] <= 1.0

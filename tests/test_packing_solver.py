@@ -56,7 +56,7 @@ def test_overrides_and_render():
     with pytest.raises(ValueError, match="unknown"):
         with_overrides(SolverParams(), {"beam.nope": 1})
     assert with_overrides(SolverParams(), {"beam.waste": 2}).beam.waste == 2.0  # an int is a float
-    for key, bad in (("beam.branching", "many"), ("beam.branching", 2.5), ("blocks.flat_top", 1), ("beam.rank", 3)):
+    for key, bad in (("beam.branching", "many"), ("beam.branching", 2.5), ("blocks.flat_top", 1), ("beam.order", 3)):
         with pytest.raises(ValueError, match=f"'{key}': expected "):
             with_overrides(SolverParams(), {key: bad})
     inst = instance("BR1")
